@@ -1,0 +1,5 @@
+"""batches (placeholder)."""
+
+
+class BatchesMixin:
+    pass

@@ -1,0 +1,5 @@
+"""bulk_metadata (placeholder)."""
+
+
+class MetadataMixin:
+    pass

@@ -1,0 +1,60 @@
+"""``advtool datarows import|list|export``."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import open_catalog, print_json, print_skipped
+
+
+def register(sub, common):
+    p = sub.add_parser("datarows", help="import, list and export data rows")
+    ds = p.add_subparsers(dest="action", metavar="ACTION")
+    ds.required = True
+
+    q = ds.add_parser("import", parents=[common],
+                      help="import images, folders, .zip archives and NDJSON record files")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("--metadata", metavar="FILE", help="CSV or NDJSON keyed by global_key, merged into metadata")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_import)
+
+    q = ds.add_parser("list", parents=[common], help="list data rows")
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--offset", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_list)
+
+    q = ds.add_parser("export", parents=[common], help="export every data row to stdout")
+    q.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    q.set_defaults(func=cmd_export)
+
+
+def cmd_import(args):
+    report = open_catalog(args).import_datarows(args.paths, metadata_file=args.metadata)
+    print_skipped(report.skipped)
+    if args.json:
+        print_json({"created": report.created, "updated": report.updated,
+                    "skipped": [{"source": s, "reason": r} for s, r in report.skipped]})
+    else:
+        print(f"Imported {report.imported} data rows ({report.created} new, {report.updated} updated, "
+              f"{len(report.skipped)} skipped)")
+    return 1 if report.imported == 0 and report.skipped else 0
+
+
+def cmd_list(args):
+    rows = open_catalog(args).list_datarows(limit=args.limit, offset=args.offset)
+    if args.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        data = r["row_data"].replace("\n", " ")
+        if len(data) > 60:
+            data = data[:57] + "..."
+        print(f"{r['id']}  {r['media_type']:<5}  {r['global_key']:<30}  {data}")
+    return 0
+
+
+def cmd_export(args):
+    open_catalog(args).export_datarows(sys.stdout, fmt=args.format)
+    return 0

@@ -1,0 +1,5 @@
+"""advtool labels commands (placeholder)."""
+
+
+def register(sub, common):
+    pass

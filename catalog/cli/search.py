@@ -1,0 +1,5 @@
+"""advtool search commands (placeholder)."""
+
+
+def register(sub, common):
+    pass

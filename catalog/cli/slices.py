@@ -1,0 +1,5 @@
+"""advtool slices commands (placeholder)."""
+
+
+def register(sub, common):
+    pass

@@ -1,0 +1,165 @@
+"""Embedding types: named vector spaces with fixed dims (Labelbox SDK names).
+
+Off-the-shelf embeddings are computed by a model; custom ones are created with a name and dims and
+filled by NDJSON import. Everywhere an embedding is named, its id or its name is accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import AlreadyExists, CatalogError, NotFound
+from .store import one, scalar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .catalog import Catalog
+
+MIN_DIMS, MAX_DIMS = 8, 2048
+
+
+@dataclass
+class Embedding:
+    id: str
+    name: str
+    dims: int
+    custom: bool
+    model: str | None
+    media_type: str | None
+    version: int
+    catalog: "Catalog" = field(repr=False, compare=False)
+
+    # -- Labelbox SDK names ---------------------------------------------------------------------
+    def import_vectors_from_file(self, path, progress=None) -> int:
+        """Validate and import an NDJSON(.gz) file; all-or-nothing. Returns the number imported."""
+        from .vector_import import import_file
+
+        return import_file(self, path, progress=progress)
+
+    def import_vectors(self, ids, vectors) -> int:
+        """Import a numpy array (one row per id or global_key) with the same validation as a file."""
+        from .vector_import import import_array
+
+        return import_array(self, ids, vectors)
+
+    def get_imported_vector_count(self) -> int:
+        with self.catalog.store.connect() as con:
+            return scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [self.id])
+
+    def delete(self) -> None:
+        self.catalog.delete_embedding(self.id)
+
+    def refresh(self) -> "Embedding":
+        return self.catalog.get_embedding(self.id)
+
+    def to_dict(self, count: int | None = None) -> dict:
+        d = {"id": self.id, "name": self.name, "dims": self.dims, "custom": self.custom,
+             "model": self.model, "media_type": self.media_type}
+        if count is not None:
+            d["count"] = count
+        return d
+
+
+_COLUMNS = "CAST(id AS VARCHAR), name, dims, custom, model, media_type, version"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(str(text))
+        return True
+    except ValueError:
+        return False
+
+
+class EmbeddingsMixin:
+    """Catalog methods for embedding types."""
+
+    def _embedding(self, row) -> Embedding:
+        return Embedding(*row, catalog=self)
+
+    def create_embedding(self, name: str, dims: int) -> Embedding:
+        name = (name or "").strip()
+        if not name:
+            raise CatalogError("embedding name is empty; give a name such as my-embedding")
+        if len(name) > 100:
+            raise CatalogError(f"embedding name is {len(name)} characters long; use at most 100")
+        try:
+            dims = int(dims)
+        except (TypeError, ValueError):
+            raise CatalogError(f"embedding dims must be a whole number from {MIN_DIMS} to {MAX_DIMS}, not {dims!r}") from None
+        if not MIN_DIMS <= dims <= MAX_DIMS:
+            raise CatalogError(f"embedding dims must be from {MIN_DIMS} to {MAX_DIMS}, not {dims}")
+        if _is_uuid(name):
+            raise CatalogError(f"embedding name {name!r} looks like an id; choose a name that is not a UUID")
+        eid = str(uuid.uuid4())
+        with self.store.transaction() as con:
+            if one(con, "SELECT 1 FROM embeddings WHERE lower(name) = lower(?)", [name]):
+                raise AlreadyExists(f"an embedding named {name!r} already exists; choose another name")
+            con.execute(
+                "INSERT INTO embeddings (id, name, dims, custom) VALUES (?, ?, ?, true)", [eid, name, dims]
+            )
+        return self.get_embedding(eid)
+
+    def get_embeddings(self) -> list[Embedding]:
+        with self.store.connect() as con:
+            rows = con.execute(f"SELECT {_COLUMNS} FROM embeddings ORDER BY custom, created_at, id").fetchall()
+        return [self._embedding(r) for r in rows]
+
+    def get_embedding_by_id(self, embedding_id: str) -> Embedding:
+        if not _is_uuid(embedding_id):
+            raise NotFound(f"embedding id {embedding_id!r} is not a UUID; run `advtool embeddings list`")
+        with self.store.connect() as con:
+            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE id = ?", [str(embedding_id)])
+        if row is None:
+            raise NotFound(f"no embedding with id {embedding_id}; run `advtool embeddings list` to see them")
+        return self._embedding(row)
+
+    def get_embedding_by_name(self, name: str) -> Embedding:
+        with self.store.connect() as con:
+            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE lower(name) = lower(?)", [name])
+        if row is None:
+            raise NotFound(f"no embedding named {name!r}; run `advtool embeddings list` to see them")
+        return self._embedding(row)
+
+    def get_embedding(self, ref) -> Embedding:
+        """An embedding by id or name (or an :class:`Embedding`, returned refreshed)."""
+        if isinstance(ref, Embedding):
+            ref = ref.id
+        ref = str(ref).strip()
+        if _is_uuid(ref):
+            try:
+                return self.get_embedding_by_id(ref)
+            except NotFound:
+                pass
+        try:
+            return self.get_embedding_by_name(ref)
+        except NotFound:
+            raise NotFound(f"no embedding with id or name {ref!r}; run `advtool embeddings list` to see them") from None
+
+    def embedding_counts(self) -> dict[str, int]:
+        """Vector count per embedding id."""
+        with self.store.connect() as con:
+            rows = con.execute(
+                "SELECT CAST(e.id AS VARCHAR), count(v.row_id) FROM embeddings e "
+                "LEFT JOIN vectors v ON v.embedding_id = e.id GROUP BY e.id"
+            ).fetchall()
+        return dict(rows)
+
+    def delete_embedding(self, ref) -> str:
+        emb = self.get_embedding(ref)
+        if not emb.custom:
+            raise CatalogError(
+                f"{emb.name} is an off-the-shelf embedding and cannot be deleted; only custom embeddings can"
+            )
+        with self.store.transaction() as con:
+            con.execute("DELETE FROM vectors WHERE embedding_id = ?", [emb.id])
+            con.execute("DELETE FROM embeddings WHERE id = ?", [emb.id])
+        self._on_vectors_changed(emb.id)
+        return emb.id
+
+    def _on_vectors_changed(self, embedding_id: str) -> None:
+        """Hook for derived state (vector caches, indexes) after an embedding's vectors change."""
+        from . import vector_cache
+
+        vector_cache.invalidate(self.store, embedding_id)

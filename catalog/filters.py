@@ -1,0 +1,1 @@
+"""Mongo-style metadata filters compiled to parameterised SQL (placeholder)."""

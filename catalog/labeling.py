@@ -1,0 +1,5 @@
+"""labeling (placeholder)."""
+
+
+class LabelingMixin:
+    pass

@@ -1,0 +1,5 @@
+"""labels (placeholder)."""
+
+
+class LabelsMixin:
+    pass

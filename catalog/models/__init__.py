@@ -1,0 +1,5 @@
+"""Off-the-shelf embedding models (placeholder)."""
+
+
+class ModelsMixin:
+    pass

@@ -1,0 +1,5 @@
+"""Similarity search (placeholder: filled in by the search module)."""
+
+
+class SearchMixin:
+    pass

@@ -1,0 +1,5 @@
+"""slices (placeholder)."""
+
+
+class SlicesMixin:
+    pass
