@@ -132,10 +132,15 @@ class DataRowsMixin:
             con.register("wanted_rows", tbl)
             try:
                 rows = con.execute(
-                    f"""
-                    SELECT w.pos, w.k, d.* FROM wanted_rows w LEFT JOIN ({_SELECT}) d
-                      ON d.global_key = w.k OR (d.global_key <> w.k AND CAST(d.id AS VARCHAR) = lower(w.k))
-                    ORDER BY w.pos
+                    """
+                    WITH m AS (
+                        SELECT w.pos, w.k, coalesce(g.id, i.id) AS rid FROM wanted_rows w
+                        LEFT JOIN datarows g ON g.global_key = w.k
+                        LEFT JOIN datarows i ON i.id = TRY_CAST(w.k AS UUID))
+                    SELECT m.pos, m.k, CAST(d.id AS VARCHAR), d.global_key, d.media_type, d.row_data,
+                           CAST(d.metadata AS VARCHAR), d.created_at
+                    FROM m LEFT JOIN datarows d ON d.id = m.rid
+                    ORDER BY m.pos
                     """
                 ).fetchall()
             finally:

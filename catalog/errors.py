@@ -28,8 +28,9 @@ class CatalogBusy(CatalogError):
 class ValidationError(CatalogError):
     """Input that failed validation; ``errors`` lists ``(line, reason)`` pairs where lines apply."""
 
-    def __init__(self, message, errors=None, total=None):
+    def __init__(self, message, errors=None, total=None, unit="line"):
         super().__init__(message)
+        self.unit = unit
         self.errors = list(errors or [])
         self.total = total if total is not None else len(self.errors)
 
@@ -37,7 +38,7 @@ class ValidationError(CatalogError):
         """The message, then ``line N: reason`` for the first ``first`` errors, then a count."""
         lines = [str(self)]
         for line, reason in self.errors[:first]:
-            lines.append(f"line {line}: {reason}" if line is not None else reason)
+            lines.append(f"{self.unit} {line}: {reason}" if line is not None else reason)
         if self.total > first:
             lines.append(f"... and {self.total - first} more errors")
         return "\n".join(lines)

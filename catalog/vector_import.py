@@ -28,7 +28,8 @@ MAX_REPORTED = 20
 
 
 class _Errors:
-    def __init__(self):
+    def __init__(self, unit="line"):
+        self.unit = unit
         self.items: list[tuple[int | None, str]] = []
         self.total = 0
 
@@ -41,8 +42,8 @@ class _Errors:
         if self.total:
             self.items.sort(key=lambda e: (e[0] is None, e[0] or 0))
             raise ValidationError(
-                f"{what}: {self.total} invalid line{'s' if self.total != 1 else ''}; nothing was imported",
-                self.items, self.total,
+                f"{what}: {self.total} invalid {self.unit}{'s' if self.total != 1 else ''}; nothing was imported",
+                self.items, self.total, unit=self.unit,
             )
 
 
@@ -198,7 +199,7 @@ def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array 
                 SELECT s.pos, s.line, s.k, CAST(coalesce(g.id, i.id) AS VARCHAR) AS row_id
                 FROM import_keys s
                 LEFT JOIN datarows g ON g.global_key = s.k
-                LEFT JOIN datarows i ON CAST(i.id AS VARCHAR) = lower(s.k)
+                LEFT JOIN datarows i ON i.id = TRY_CAST(s.k AS UUID)
                 ORDER BY s.pos
                 """
             ).fetchall()
@@ -292,7 +293,7 @@ def import_array(emb, ids, vectors, allow_builtin=False) -> int:
         raise CatalogError(f"{len(ids)} ids but {arr.shape[0]} vectors; give one id per vector")
     if arr.shape[1] != emb.dims:
         raise CatalogError(f"vectors have {arr.shape[1]} values, embedding {emb.name} has {emb.dims} dims")
-    errors = _Errors()
+    errors = _Errors(unit="row")
     keys = []
     for i, (key, vec) in enumerate(zip(ids, arr), start=1):
         reason = _check_vector(vec, emb.dims)
@@ -301,7 +302,6 @@ def import_array(emb, ids, vectors, allow_builtin=False) -> int:
         if reason:
             errors.add(i, reason)
         keys.append((i, key.strip()))
-    errors.raise_if_any("vectors")
     row_ids = _resolve(emb.catalog, keys, errors)
     errors.raise_if_any("vectors")
     if not keys:

@@ -1,0 +1,126 @@
+"""The DuckDB file: schema versions and migration, bounded waits on locks, crash safety."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import numpy as np
+import pytest
+
+from catalog import Catalog, CatalogBusy
+from catalog.store import SCHEMA_VERSION, migrate, one, schema_version
+
+
+def test_new_file_has_current_schema_and_off_the_shelf_embeddings(cat):
+    names = [e.name for e in cat.get_embeddings()]
+    assert names[:2] == ["clip-vit-b-32", "all-mpnet-base-v2"]
+    with cat.store.connect() as con:
+        assert schema_version(con) == SCHEMA_VERSION
+
+
+def test_opening_an_older_file_migrates_it_and_keeps_data(db_path, text_records):
+    con = duckdb.connect(str(db_path))
+    migrate(con, upto=1)
+    con.execute("INSERT INTO datarows (id, global_key, media_type, row_data) "
+                "VALUES ('9b2e8f6c-1d52-4c1e-9a39-5e0f6f0e8a11', 'old-row', 'text', 'kept')")
+    assert one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'batches'")[0] == 0
+    con.close()
+    cat = Catalog(db_path)
+    assert cat.get_datarow("old-row")["row_data"] == "kept"
+    with cat.store.connect() as con:
+        assert schema_version(con) == SCHEMA_VERSION
+        assert one(con, "SELECT count(*) FROM batches")[0] == 0
+
+
+def test_a_newer_file_is_refused_with_a_clear_message(db_path, cli):
+    Catalog(db_path).count_datarows()
+    con = duckdb.connect(str(db_path))
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    r = cli("datarows", "list")
+    assert r.returncode != 0
+    assert "schema version 999 is newer" in r.stderr and "Traceback" not in r.stderr
+
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_busy_catalog_waits_a_bounded_time_then_says_so(db_path, cli):
+    Catalog(db_path).count_datarows()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db_path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        r = cli("embeddings", "create", "x", "8", env={"CATALOG_LOCK_TIMEOUT": "1"})
+        elapsed = time.monotonic() - t0
+        assert r.returncode == 3
+        assert "is busy" in r.stderr and f"process {holder.pid}" in r.stderr
+        assert "CATALOG_LOCK_TIMEOUT" in r.stderr and "Traceback" not in r.stderr
+        assert elapsed < 20
+        with pytest.raises(CatalogBusy):
+            Catalog(db_path, lock_timeout=0.2).count_datarows()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "x" not in [e.name for e in Catalog(db_path).get_embeddings()]
+
+
+def test_a_writer_that_waits_proceeds_when_the_lock_is_released(db_path):
+    Catalog(db_path).count_datarows()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db_path), "1.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        emb = Catalog(db_path, lock_timeout=30).create_embedding("after-wait", 8)
+        assert emb.name == "after-wait"
+    finally:
+        holder.wait()
+
+
+IMPORT = """
+import sys
+from catalog import Catalog
+Catalog(sys.argv[1]).get_embedding("big").import_vectors_from_file(sys.argv[2])
+print("done", flush=True)
+"""
+
+
+def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_path):
+    n, d = 60_000, 64
+    cat = Catalog(db_path)
+    recs = tmp_path / "rows.ndjson"
+    recs.write_text("".join(json.dumps({"global_key": f"k{i}", "text": f"row {i}"}) + "\n" for i in range(n)))
+    cat.import_datarows([recs])
+    emb = cat.create_embedding("big", d)
+    emb.import_vectors([f"k{i}" for i in range(10)], np.ones((10, d)))
+    rng = np.random.default_rng(0)
+    vec_file = tmp_path / "vectors.ndjson"
+    with open(vec_file, "w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"id": f"k{i}", "vector": rng.standard_normal(d).round(5).tolist()}) + "\n")
+    killed_mid_way = 0
+    for delay in (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0):
+        p = subprocess.Popen([sys.executable, "-c", IMPORT, str(db_path), str(vec_file)], stdout=subprocess.PIPE)
+        time.sleep(delay)
+        finished = p.poll() is not None
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        count = Catalog(db_path).get_embedding("big").get_imported_vector_count()
+        if finished:
+            assert count == n
+            break
+        killed_mid_way += 1
+        assert count == 10, f"killed after {delay}s: {count} vectors"
+        with Catalog(db_path).store.connect() as con:
+            first = one(con, "SELECT v.vector FROM vectors v JOIN datarows d ON d.id = v.row_id WHERE d.global_key = 'k0'")[0]
+        assert first == [1.0] * d
+    assert killed_mid_way >= 3
