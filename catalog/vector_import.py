@@ -23,7 +23,10 @@ import pyarrow as pa
 from .errors import CatalogError, ValidationError
 from .store import one
 
-CHUNK = 20_000
+CHUNK = 50_000
+PARSE_BLOCK = 8_192
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+WRITE_MEMORY_LIMIT = "1GB"
 MAX_REPORTED = 20
 
 
@@ -60,15 +63,34 @@ class _Scratch:
 
     def __init__(self, dims, where):
         self.dims = dims
+        self.dir = where
         self.fh = tempfile.NamedTemporaryFile(prefix="vectors-", suffix=".f32", dir=where, delete=False)
         self.n = 0
+
+    @classmethod
+    def adopt(cls, name, n, dims):
+        """A scratch file written by another process."""
+        obj = cls.__new__(cls)
+        obj.dims, obj.dir, obj.n = dims, os.path.dirname(name), n
+        obj.fh = open(name, "rb")
+        return obj
+
+    @staticmethod
+    def chain(scratches, size=None):
+        """``(start, block)`` over several scratch files, as one sequence."""
+        offset = 0
+        for sc in scratches:
+            for start, block in sc.chunks(size or CHUNK):
+                yield offset + start, block
+            offset += sc.n
 
     def append(self, block: np.ndarray):
         self.fh.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
         self.n += len(block)
 
     def chunks(self, size=CHUNK):
-        self.fh.flush()
+        if not self.fh.closed and self.fh.writable():
+            self.fh.flush()
         if self.n == 0:
             return
         mm = np.memmap(self.fh.name, dtype=np.float32, mode="r", shape=(self.n, self.dims))
@@ -126,54 +148,83 @@ def _slow_parse(raw: bytes, dims: int):
     return key, arr.astype(np.float32)
 
 
-def _parse_lines(fh, dims: int, scratch: _Scratch, errors: _Errors, progress=None):
-    """Parse every line; returns the list of (line_no, key) of valid lines, in scratch order."""
+def _block_problems(block: np.ndarray) -> list[tuple[int, str]]:
+    """Vectorised checks of a block of float64 vectors: (row index, reason) for each bad row."""
+    peak = np.abs(block).max(axis=1)  # NaN and Infinity propagate
+    bad = []
+    for i in np.flatnonzero(~((peak <= FLOAT32_MAX) & (peak > 0))):
+        row = block[i]
+        if not np.isfinite(row).all():
+            bad.append((int(i), "vector contains NaN or Infinity"))
+        elif peak[i] > FLOAT32_MAX:
+            bad.append((int(i), "vector value does not fit in float32"))
+        else:
+            bad.append((int(i), "vector is all zeros (a zero vector has no direction)"))
+    return bad
+
+
+def _parse_lines(fh, dims: int, scratch: _Scratch, errors: _Errors, progress=None, limit=None):
+    """Parse every line (up to ``limit`` bytes); returns ``(keys, lines)``: the (line_no, key) of the
+    valid lines in scratch order, and the number of lines read."""
     import simdjson
 
     parser = simdjson.Parser()
-    keys: list[tuple[int, str]] = []
-    block = np.empty((CHUNK, dims), dtype=np.float32)
+    keys: list[tuple[int, str] | None] = []
+    block = np.empty((PARSE_BLOCK, dims), dtype=np.float64)
     filled = 0
+
+    def flush():
+        nonlocal filled
+        part = block[:filled]
+        for i, reason in _block_problems(part):
+            pos = len(keys) - filled + i
+            errors.add(keys[pos][0], reason)
+            keys[pos] = None
+        if errors.total == 0:  # once invalid, stop storing vectors: nothing will be written
+            scratch.append(part)
+        filled = 0
+
     line_no = 0
+    consumed = 0
     for raw in fh:
+        if limit is not None and consumed >= limit:
+            break
         line_no += 1
+        if limit is not None:
+            consumed += len(raw)
         if progress is not None and line_no % 5000 == 0:
             progress(fh.tell() if hasattr(fh, "tell") else None)
         line = raw.strip()
         if not line:
             continue
-        if line.endswith(b","):
+        if line[-1:] == b",":
             line = line[:-1].rstrip()
         try:
+            doc = parser.parse(line)
+            key = doc["id"]
+            vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
+            del doc
+            if not isinstance(key, str) or not key.strip():
+                raise TypeError
+        except Exception:  # noqa: BLE001 - anything unusual gets the careful parser's verdict
             try:
-                doc = parser.parse(line)
-                key = doc["id"]
-                vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
-                del doc
-                if not isinstance(key, str) or not key.strip():
-                    raise TypeError
-            except Exception:  # noqa: BLE001 - anything unusual gets the careful parser's verdict
                 key, vec = _slow_parse(line, dims)
-            if vec.shape[0] == dims and np.any(np.abs(vec) > 3.4028234663852886e38):
-                raise ValueError("vector value does not fit in float32")
-            reason = _check_vector(vec, dims)
-            if reason:
-                raise ValueError(reason)
-        except ValueError as exc:
-            errors.add(line_no, str(exc))
+            except ValueError as exc:
+                errors.add(line_no, str(exc))
+                continue
+        if vec.shape[0] != dims:
+            errors.add(line_no, f"vector has {vec.shape[0]} values, expected {dims}")
             continue
         keys.append((line_no, key.strip()))
-        if errors.total == 0:  # once invalid, stop storing vectors: nothing will be written
-            block[filled] = vec
-            filled += 1
-            if filled == CHUNK:
-                scratch.append(block)
-                filled = 0
-    if filled and errors.total == 0:
-        scratch.append(block[:filled])
+        block[filled] = vec
+        filled += 1
+        if filled == PARSE_BLOCK:
+            flush()
+    if filled:
+        flush()
     if progress is not None:
         progress(None)
-    return keys
+    return [k for k in keys if k is not None], line_no
 
 
 def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array | None:
@@ -221,8 +272,19 @@ def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array 
 def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
     n = 0
     with catalog.store.transaction() as con:
+        # keep the import's own memory bounded: DuckDB writes large transactions to the file instead
+        con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
         if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
             raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
+        if one(con, "SELECT 1 FROM vectors WHERE embedding_id = ? LIMIT 1", [emb.id]) is not None:
+            con.register("import_ids", pa.table({"row_id": row_ids}))
+            try:  # replace: one pass over the table for the whole file
+                con.execute(
+                    "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN (SELECT CAST(row_id AS UUID) FROM import_ids)",
+                    [emb.id],
+                )
+            finally:
+                con.unregister("import_ids")
         for start, block in chunks:
             count = len(block)
             tbl = pa.table({
@@ -231,10 +293,6 @@ def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
             })
             con.register("import_chunk", tbl)
             try:
-                con.execute(
-                    "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN (SELECT CAST(row_id AS UUID) FROM import_chunk)",
-                    [emb.id],
-                )
                 con.execute(
                     "INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
                     [emb.id],
@@ -255,6 +313,50 @@ def _require_custom(emb):
         )
 
 
+PARALLEL_MIN_BYTES = 64 * 2**20
+
+
+def _parse_tail(path: str, offset: int, dims: int, scratch_dir: str):
+    """Worker process: parse the lines of ``path`` from byte ``offset`` to the end."""
+    errors = _Errors()
+    scratch = _Scratch(dims, scratch_dir)
+    scratch.keep = True
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            keys, lines = _parse_lines(fh, dims, scratch, errors)
+    finally:
+        scratch.fh.close()
+    return keys, lines, errors.items, errors.total, scratch.fh.name, scratch.n
+
+
+def _parse_file(path: Path, dims: int, scratch: _Scratch, errors: _Errors, progress):
+    """Parse the whole file; big plain files are split in two halves parsed on two cores."""
+    size = path.stat().st_size
+    with _open_lines(path) as fh:
+        if isinstance(fh, gzip.GzipFile) or size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
+            keys, _ = _parse_lines(fh, dims, scratch, errors, progress)
+            return keys, []
+        fh.seek(size // 2)
+        fh.readline()
+        split = fh.tell()
+        fh.seek(0)
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            tail = pool.submit(_parse_tail, str(path), split, dims, str(scratch.dir))
+            half = (lambda pos: progress(pos if pos is None else pos * size / max(split, 1))) if progress else None
+            keys, head_lines = _parse_lines(fh, dims, scratch, errors, half, limit=split)
+            t_keys, _, t_items, t_total, t_name, t_n = tail.result()
+    extra = _Scratch.adopt(t_name, t_n, dims)
+    keys.extend((line + head_lines, key) for line, key in t_keys)
+    for line, reason in t_items:
+        errors.add(line + head_lines if line is not None else None, reason)
+    errors.total += t_total - len(t_items)
+    return keys, [extra]
+
+
 def import_file(emb, path, progress=None, allow_builtin=False) -> int:
     path = Path(path)
     if not path.is_file():
@@ -264,19 +366,20 @@ def import_file(emb, path, progress=None, allow_builtin=False) -> int:
     catalog = emb.catalog
     errors = _Errors()
     scratch = _Scratch(emb.dims, catalog.store.path.parent)
+    extra: list[_Scratch] = []
     try:
         try:
-            with _open_lines(path) as fh:
-                keys = _parse_lines(fh, emb.dims, scratch, errors, progress)
+            keys, extra = _parse_file(path, emb.dims, scratch, errors, progress)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise CatalogError(f"cannot read vector file {path}: {exc}") from None
         row_ids = _resolve(catalog, keys, errors)
         errors.raise_if_any(str(path))
         if not keys:
             raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
-        return _write(catalog, emb, row_ids, scratch.chunks())
+        return _write(catalog, emb, row_ids, _Scratch.chain([scratch, *extra]))
     finally:
-        scratch.close()
+        for s in [scratch, *extra]:
+            s.close()
 
 
 def import_array(emb, ids, vectors, allow_builtin=False) -> int:

@@ -170,3 +170,25 @@ def test_delete_removes_vectors(cat, rows, emb):
         assert one(con, "SELECT count(*) FROM vectors")[0] == 0
     with pytest.raises(CatalogError, match="no embedding"):
         cat.get_embedding("custom-8")
+
+
+def test_big_files_are_parsed_on_two_cores_with_the_same_results(cat, emb, tmp_path, monkeypatch):
+    from catalog import vector_import
+
+    monkeypatch.setattr(vector_import, "PARALLEL_MIN_BYTES", 0)
+    keys = sorted(r["global_key"] for r in cat.list_datarows(limit=100))
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((len(keys), D))
+    path = write(tmp_path / "v.ndjson", [vec_line(k, v) for k, v in zip(keys, vecs)])
+    assert emb.import_vectors_from_file(path) == len(keys)
+    got = stored(cat, emb)
+    for k, v in zip(keys, vecs):
+        np.testing.assert_allclose(got[k], v.astype(np.float32), rtol=1e-6)
+    lines = [vec_line(k, v) for k, v in zip(keys, vecs)]
+    lines[1] = "{broken"
+    lines[-2] = vec_line("ghost", vecs[0])
+    lines[-1] = vec_line(keys[-1], np.zeros(D))
+    with pytest.raises(ValidationError) as info:
+        emb.import_vectors_from_file(write(tmp_path / "bad.ndjson", lines))
+    assert [e[0] for e in info.value.errors] == [2, len(lines) - 1, len(lines)]
+    assert "matches no data row" in info.value.errors[1][1] and "all zeros" in info.value.errors[2][1]
