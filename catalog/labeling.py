@@ -1,5 +1,340 @@
-"""labeling (placeholder)."""
+"""Label-by-similarity (PRODUCT.md §4): suggest labels for rows from their nearest labeled rows.
+
+For each query row q, take the ``results`` (k) best-scoring rows of the *labeled pool* (rows with
+manual or reviewed labels, never q itself; unreviewed suggestions never count) under the chosen
+embedding. For each label ℓ of those hits::
+
+    label_score(ℓ) = (1/k) · Σ score(q, h)   over the top-k hits h that carry ℓ
+
+Labels with ``label_score ≥ threshold`` are suggested; with ``top_only`` only the best label is
+(the threshold is then not used). When the pool holds fewer than k rows, the hits there are used and
+the sum is still divided by k, so a label's score keeps meaning "share of k neighbours, weighted by
+similarity" and a tiny pool does not produce confident suggestions.
+
+Scores are the catalog's one score (:mod:`catalog.scoring`) on the cached normalised vectors
+(:mod:`catalog.vector_cache`); the neighbour search is exact (:mod:`catalog.l1_knn`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from . import vector_cache
+from .errors import CatalogError
+from .l1_knn import knn_l1
+from .labels import POOL_CONDITION, write_labels
+from .scoring import score_from_l1
+
+DEFAULT_RESULTS = 10
+DEFAULT_THRESHOLD = 0.30
+TOLERANCE = 1e-6  # scores carry float32 rounding: one within 1e-6 of the threshold reaches it
+
+
+@dataclass
+class Neighbor:
+    id: str
+    global_key: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "global_key": self.global_key, "score": self.score}
+
+
+@dataclass
+class LabelSuggestion:
+    label: str
+    score: float
+    suggested: bool
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "suggested": self.suggested}
+
+
+@dataclass
+class RowSuggestions:
+    id: str
+    global_key: str
+    hits: list[Neighbor]
+    labels: list[LabelSuggestion]  # best first; unticked ones too
+
+    @property
+    def suggested(self) -> list[str]:
+        return [s.label for s in self.labels if s.suggested]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "global_key": self.global_key, "hits": [h.to_dict() for h in self.hits],
+                "labels": [s.to_dict() for s in self.labels]}
+
+
+@dataclass
+class LabelBySimilarityResult:
+    results: list[RowSuggestions]
+    embedding: str
+    k: int
+    threshold: float
+    top_only: bool
+    pool_size: int  # labeled rows with a vector in the embedding
+    saved: int = 0  # suggestions written that were not there before
+    params: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def to_dict(self) -> dict:
+        return {"results": [r.to_dict() for r in self.results]}
+
+
+# -- the labeled pool ------------------------------------------------------------------------------
+@dataclass
+class Pool:
+    """Labeled rows that have a vector: positions into the vector cache and their labels (CSR)."""
+
+    cache_pos: np.ndarray  # (n,) positions of the pool rows in the cached matrix
+    row_ids: np.ndarray  # (n,) their ids
+    label_names: list[str]  # sorted, so label id order is name order
+    ptr: np.ndarray  # (n + 1,) offsets into label_ids
+    label_ids: np.ndarray  # concatenated label ids per pool row
+    labeled_rows: int  # labeled rows in the catalog, with or without a vector
+
+    def __len__(self) -> int:
+        return len(self.cache_pos)
+
+
+def _cache_positions(ids: np.ndarray):
+    """A lookup ``row ids -> position in ids (or -1)`` for the cached id array."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+
+    def lookup(wanted) -> np.ndarray:
+        wanted = np.asarray(wanted, dtype=sorted_ids.dtype if len(sorted_ids) else "U36")
+        if len(sorted_ids) == 0 or len(wanted) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        at = np.searchsorted(sorted_ids, wanted)
+        at = np.minimum(at, len(sorted_ids) - 1)
+        ok = sorted_ids[at] == wanted
+        return np.where(ok, order[at], -1).astype(np.int64)
+
+    return lookup
+
+
+def load_pool(catalog, lookup) -> Pool:
+    with catalog.store.connect() as con:
+        found = con.sql(
+            f"SELECT CAST(row_id AS VARCHAR) AS r, label FROM labels WHERE {POOL_CONDITION} ORDER BY r, label"
+        ).to_arrow_table()
+    rows = found.column(0).to_numpy(zero_copy_only=False).astype("U36") if found.num_rows else np.empty(0, "U36")
+    labels = found.column(1).to_numpy(zero_copy_only=False) if found.num_rows else np.empty(0, object)
+    names, label_idx = np.unique(labels.astype(str), return_inverse=True) if len(labels) else (np.empty(0, str), np.empty(0, np.int64))
+    uniq_rows, first = np.unique(rows, return_index=True)
+    pos = lookup(uniq_rows)
+    keep = pos >= 0
+    counts = np.diff(np.append(first, len(rows)))
+    # labels of the kept rows, in row order
+    starts, counts = first[keep], counts[keep]
+    take = np.repeat(starts, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return Pool(cache_pos=pos[keep], row_ids=uniq_rows[keep], label_names=[str(n) for n in names],
+                ptr=ptr, label_ids=np.asarray(label_idx, dtype=np.int64)[take], labeled_rows=len(uniq_rows))
+
+
+# -- the rule ------------------------------------------------------------------------------------------
+def neighbours(matrix, pool: Pool, query_pos: np.ndarray, k: int, self_pool_idx: np.ndarray | None):
+    """``(hit pool indices, hit scores)``, each ``len(query_pos) × k``; -1 / nan where fewer than k.
+
+    ``self_pool_idx`` gives, per query, its own index in the pool (or -1); it is never a hit.
+    """
+    dims = matrix.shape[1]
+    pool_mat = np.ascontiguousarray(matrix[pool.cache_pos])
+    extra = 1 if self_pool_idx is not None and np.any(self_pool_idx >= 0) else 0
+    kk = min(k + extra, len(pool))
+    queries = np.ascontiguousarray(matrix[query_pos])
+    dist, idx = knn_l1(queries, pool_mat, kk)
+    if extra:
+        own = idx == self_pool_idx[:, None]
+        own &= self_pool_idx[:, None] >= 0
+        # drop each query's own row, shift the rest left
+        keep = ~own
+        order = np.argsort(~keep, axis=1, kind="stable")
+        idx = np.take_along_axis(idx, order, axis=1)
+        dist = np.take_along_axis(dist, order, axis=1)
+        keep = np.take_along_axis(keep, order, axis=1)
+        idx = np.where(keep, idx, -1)
+        dist = np.where(keep, dist, np.inf)
+    if idx.shape[1] < k:
+        idx = np.pad(idx, ((0, 0), (0, k - idx.shape[1])), constant_values=-1)
+        dist = np.pad(dist, ((0, 0), (0, k - dist.shape[1])), constant_values=np.inf)
+    idx, dist = idx[:, :k], dist[:, :k]
+    scores = np.where(idx >= 0, score_from_l1(np.where(idx >= 0, dist, 0.0), dims), np.nan)
+    return idx, scores
+
+
+def label_scores(idx: np.ndarray, scores: np.ndarray, pool: Pool, k: int):
+    """Per (query, label) scores: arrays ``q, label_id, score`` sorted by query, best label first
+    (ties by label name)."""
+    valid = idx >= 0
+    q = np.nonzero(valid)[0]
+    h = idx[valid]
+    s = scores[valid].astype(np.float64)
+    counts = pool.ptr[h + 1] - pool.ptr[h]
+    q2 = np.repeat(q, counts)
+    s2 = np.repeat(s, counts)
+    offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    lab = pool.label_ids[np.repeat(pool.ptr[h], counts) + offs]
+    n_labels = max(1, len(pool.label_names))
+    key = q2.astype(np.int64) * n_labels + lab
+    uniq, inv = np.unique(key, return_inverse=True)
+    sums = np.bincount(inv, weights=s2, minlength=len(uniq)) / k
+    qq, ll = uniq // n_labels, uniq % n_labels
+    order = np.lexsort((ll, -sums, qq))
+    return qq[order], ll[order], sums[order]
+
+
+def suggest_mask(qq: np.ndarray, sums: np.ndarray, threshold: float, top_only: bool) -> np.ndarray:
+    """Which (query, label) entries are ticked (entries sorted by query, best first)."""
+    if top_only:
+        first = np.ones(len(qq), dtype=bool)
+        first[1:] = qq[1:] != qq[:-1]
+        return first
+    return sums >= threshold - TOLERANCE
+
+
+def check_params(results, threshold) -> tuple[int, float]:
+    try:
+        k = int(results)
+        if isinstance(results, float) and results != k:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise CatalogError(f"results (number of neighbours) must be a whole number >= 1, not {results!r}") from None
+    if k < 1 or k > 10_000:
+        raise CatalogError(f"results (number of neighbours) must be from 1 to 10000, not {k}")
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise CatalogError(f"threshold must be a number from 0 to 1, not {threshold!r}") from None
+    if not 0.0 <= t <= 1.0:
+        raise CatalogError(f"threshold must be from 0 to 1, not {t:g}")
+    return k, t
 
 
 class LabelingMixin:
-    pass
+    """Catalog methods for label-by-similarity."""
+
+    def _lbs_query_row_ids(self, emb, rows, slice) -> list[str]:
+        """Row ids to label ("unlabeled": rows with a vector in ``emb`` and no label at all)."""
+        if slice is not None:
+            if rows is not None:
+                raise CatalogError("give the rows to label either as rows or as slice=, not both")
+            return self._labels_slice_row_ids(slice)
+        if rows is None:
+            raise CatalogError("no rows to label; give ids, a slice, a search result or \"unlabeled\"")
+        if isinstance(rows, str) and rows == "unlabeled":
+            with self.store.connect() as con:
+                found = con.execute(
+                    "SELECT CAST(v.row_id AS VARCHAR) FROM vectors v WHERE v.embedding_id = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.row_id = v.row_id) ORDER BY 1", [emb.id]).fetchall()
+            return [r[0] for r in found]
+        if hasattr(rows, "row_ids") and callable(rows.row_ids):  # a Slice
+            return list(rows.row_ids())
+        if hasattr(rows, "results") and not isinstance(rows, (str, list, tuple)):  # a SearchResult
+            return [h.id for h in rows.results]
+        refs = [rows] if isinstance(rows, str) else list(rows)
+        return self.resolve_row_ids(refs)
+
+    def label_by_similarity(self, embedding, rows=None, results: int = DEFAULT_RESULTS,
+                            threshold: float = DEFAULT_THRESHOLD, top_only: bool = False, save: bool = False,
+                            slice=None) -> LabelBySimilarityResult:
+        """Suggest labels for ``rows`` from their ``results`` nearest labeled rows (PRODUCT.md §4).
+
+        ``rows``: ids/global_keys, a Slice, a SearchResult, or ``"unlabeled"`` (every row with a
+        vector in the embedding and no label at all); or ``slice=NAME``. With ``save=True`` the
+        suggested labels are written with source ``similarity``, their score and reviewed = false
+        (idempotent; a manual or reviewed label is never replaced).
+        """
+        k, threshold = check_params(results, threshold)
+        emb = self.get_embedding(embedding)
+        query_ids = self._lbs_query_row_ids(emb, rows, slice)
+        ids, matrix = vector_cache.load(self, emb)
+        lookup = _cache_positions(ids)
+        pool = load_pool(self, lookup)
+        if len(pool) == 0:
+            if pool.labeled_rows:
+                raise CatalogError(
+                    f"the labeled pool is empty for embedding {emb.name}: none of the {pool.labeled_rows} rows with "
+                    f"manual or reviewed labels has a vector in it; compute or import their vectors first")
+            raise CatalogError(
+                "the labeled pool is empty: no row has a manual or reviewed label; label some rows first "
+                "(advtool labels set ID LABEL, or advtool labels import FILE)")
+        query_ids = list(dict.fromkeys(query_ids))
+        params = {"results": k, "threshold": threshold, "top_only": bool(top_only)}
+        if not query_ids:
+            return LabelBySimilarityResult([], emb.name, k, threshold, bool(top_only), len(pool), params=params)
+        qpos = lookup(query_ids)
+        if np.any(qpos < 0):
+            missing = [r for r, p in zip(query_ids, qpos) if p < 0]
+            keys = [r["global_key"] for r in self.get_datarows(missing[:5])]
+            shown = ", ".join(repr(x) for x in keys) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise CatalogError(
+                f"{len(missing)} of the rows to label have no vector in embedding {emb.name}: {shown}; "
+                f"compute or import their vectors (advtool embeddings compute/import) or leave them out")
+        pool_index = np.full(len(ids), -1, dtype=np.int64)
+        pool_index[pool.cache_pos] = np.arange(len(pool))
+        hit_idx, hit_scores = neighbours(matrix, pool, qpos, k, pool_index[qpos])
+        qq, ll, sums = label_scores(hit_idx, hit_scores, pool, k)
+        ticked = suggest_mask(qq, sums, threshold, bool(top_only))
+        out = self._lbs_build_rows(query_ids, pool, hit_idx, hit_scores, qq, ll, sums, ticked)
+        result = LabelBySimilarityResult(out, emb.name, k, threshold, bool(top_only), len(pool), params=params)
+        if save:
+            result.saved = self._lbs_save(query_ids, pool, qq, ll, sums, ticked)
+        return result
+
+    def _lbs_build_rows(self, query_ids, pool, hit_idx, hit_scores, qq, ll, sums, ticked) -> list[RowSuggestions]:
+        needed = set(query_ids)
+        needed.update(pool.row_ids[np.unique(hit_idx[hit_idx >= 0])].tolist())
+        keys = self._lbs_global_keys(needed)
+        bounds = np.searchsorted(qq, np.arange(len(query_ids) + 1))
+        names = pool.label_names
+        out = []
+        for i, rid in enumerate(query_ids):
+            hits = [Neighbor(str(pool.row_ids[h]), keys[str(pool.row_ids[h])], float(s))
+                    for h, s in zip(hit_idx[i], hit_scores[i]) if h >= 0]
+            a, b = bounds[i], bounds[i + 1]
+            labels = [LabelSuggestion(names[ll[j]], float(sums[j]), bool(ticked[j])) for j in range(a, b)]
+            out.append(RowSuggestions(rid, keys[rid], hits, labels))
+        return out
+
+    def _lbs_global_keys(self, row_ids) -> dict[str, str]:
+        tbl = pa.table({"r": pa.array(list(row_ids), pa.string())})
+        with self.store.connect() as con:
+            con.register("wanted_keys", tbl)
+            try:
+                found = con.execute(
+                    "SELECT CAST(d.id AS VARCHAR), d.global_key FROM datarows d "
+                    "JOIN wanted_keys w ON CAST(d.id AS VARCHAR) = w.r").fetchall()
+            finally:
+                con.unregister("wanted_keys")
+        return dict(found)
+
+    def _lbs_save(self, query_ids, pool, qq, ll, sums, ticked) -> int:
+        sel = np.nonzero(ticked)[0]
+        if not len(sel):
+            return 0
+        rows = [query_ids[qq[j]] for j in sel]
+        labels = [pool.label_names[ll[j]] for j in sel]
+        with self.store.transaction() as con:
+            return write_labels(con, rows, labels, ["similarity"] * len(sel), [float(sums[j]) for j in sel],
+                                [False] * len(sel))
+
+    def evaluate_label_by_similarity(self, embedding, results=(1, 3, 5, 10), thresholds=None):
+        """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold).
+
+        Returns a :class:`catalog.labeling_eval.Evaluation` (``.to_dict()`` for JSON/charts).
+        """
+        from .labeling_eval import evaluate
+
+        return evaluate(self, embedding, results, thresholds)
