@@ -1,0 +1,93 @@
+"""Thumbnails for image data rows, made once and kept on disk beside the catalog.
+
+A thumbnail is a small JPEG under ``<db>.cache/thumbs/``, named after the source path, its size on
+disk, its modification time and the thumbnail size, so an edited image gets a new one. The folder is
+derived data: deleting it only costs the time to make the thumbnails again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+THUMB_SIZE = 256
+_QUALITY = 82
+
+
+def thumbs_dir(catalog) -> Path:
+    return catalog.store.cache_dir / "thumbs"
+
+
+def is_remote(source: str) -> bool:
+    return source.startswith(("http://", "https://", "s3://", "gs://"))
+
+
+def _key(source: str, st: os.stat_result, size: int) -> str:
+    text = f"{source}|{st.st_size}|{st.st_mtime_ns}|{size}"
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _make(source: Path, target: Path, size: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as img:
+        img.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            img = img.point(lambda v: v / 256).convert("L")
+        if img.mode in ("RGBA", "LA", "P"):
+            img = img.convert("RGBA")
+            back = Image.new("RGBA", img.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(back, img)
+        img = img.convert("RGB")
+        img.thumbnail((size, size), Image.Resampling.LANCZOS if max(img.size) < 4 * size else Image.Resampling.BILINEAR)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        img.save(tmp, "JPEG", quality=_QUALITY, optimize=False)
+    os.replace(tmp, target)
+
+
+def thumbnail(catalog, row: dict, size: int = THUMB_SIZE, make: bool = True) -> Path | None:
+    """The thumbnail file of an image row (made now if missing); None for text, URLs and unreadable files."""
+    if row.get("media_type") != "image":
+        return None
+    source = str(row.get("row_data") or "")
+    if not source or is_remote(source):
+        return None
+    try:
+        st = os.stat(source)
+    except OSError:
+        return None
+    key = _key(source, st, size)
+    target = thumbs_dir(catalog) / key[:2] / f"{key}.jpg"
+    if target.exists():
+        return target
+    if not make:
+        return None
+    try:
+        _make(Path(source), target, size)
+    except Exception:  # noqa: BLE001 - an unreadable image shows as a placeholder, never as an error
+        return None
+    return target
+
+
+def thumbnails(catalog, rows, size: int = THUMB_SIZE, workers: int = 4) -> dict[str, Path | None]:
+    """Thumbnails for many rows (``{row id: path or None}``); missing ones are made in parallel."""
+    out = {r["id"]: thumbnail(catalog, r, size, make=False) for r in rows}
+    missing = [r for r in rows if out[r["id"]] is None and r.get("media_type") == "image"]
+    if len(missing) == 1:
+        out[missing[0]["id"]] = thumbnail(catalog, missing[0], size)
+    elif missing:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for r, p in zip(missing, pool.map(lambda r: thumbnail(catalog, r, size), missing)):
+                out[r["id"]] = p
+    return out
+
+
+def clear(catalog) -> None:
+    """Delete every cached thumbnail (they are made again on demand)."""
+    shutil.rmtree(thumbs_dir(catalog), ignore_errors=True)

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard's pages (run with ``streamlit run app.py``)."""

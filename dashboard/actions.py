@@ -1,0 +1,198 @@
+"""What can be done with the current search and the selected rows: slices, batches, metadata, labeling."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from . import query_panel, results, selection
+from . import state as search_state
+from .common import (attempt, bump, call, close_dialog, dialog_args, flash, has, open_dialog,
+                     show_error)
+
+from catalog import CatalogError
+
+
+# -- selection -> query ---------------------------------------------------------------------------------
+def _similar_to_selection() -> None:
+    ids = selection.ids()
+    search_state.update(anchors=ids, negatives=[], text=None, image=None, image_name=None, slice=None)
+    st.session_state.pop("_slice_base", None)
+
+
+def _add_anchors(negative: bool) -> None:
+    s = search_state.get()
+    ids = selection.ids()
+    if negative:
+        search_state.update(negatives=list(dict.fromkeys(s.negatives + ids)),
+                            anchors=[a for a in s.anchors if a not in set(ids)])
+    else:
+        search_state.update(anchors=list(dict.fromkeys(s.anchors + ids)),
+                            negatives=[a for a in s.negatives if a not in set(ids)])
+    selection.clear()
+
+
+def _select_all(cat) -> None:
+    s = search_state.get()
+    try:
+        selection.put(results.all_ids(cat, s))
+    except CatalogError as exc:
+        st.session_state["_action_error"] = exc
+
+
+# -- dialogs --------------------------------------------------------------------------------------------------
+@st.dialog("Save as slice", width="medium", on_dismiss=close_dialog)
+def save_slice_dialog(cat, what: str) -> None:
+    s = search_state.get()
+    if what == "search":
+        st.caption("A slice is the whole search: embedding, anchors, score range, aggregation and filters. "
+                   "It is dynamic: rows added later appear in it when they match.")
+        if s.text or s.image:
+            st.warning("A text or image query is not stored in a slice; only the row anchors and filters are.")
+    else:
+        st.caption(f"A slice of the {selection.count():,} selected rows (stored as a filter on their global keys).")
+    name = st.text_input("Name", value=s.slice or "", max_chars=60, placeholder="e.g. blurry-sevens")
+    description = st.text_area("Description", height=80)
+    replace = st.checkbox("Replace the slice of that name if it exists", value=bool(s.slice and what == "search"))
+    if st.button("Save slice", type="primary", icon=":material/bookmark_add:", key="dlg_slice_save"):
+        if what == "search":
+            kw = s.slice_kwargs()
+        else:
+            rows = call(cat.get_datarows, selection.ids())
+            if rows is None:
+                return
+            kw = dict(embedding=None, where={"global_key": {"$in": [r["global_key"] for r in rows]}})
+        sl = call(cat.save_slice, name.strip(), description=description.strip() or None, replace=replace, **kw)
+        if sl is not None:
+            bump()
+            if what == "search":
+                search_state.put(s.copy(slice=sl.name))
+                st.session_state["_slice_base"] = search_state.get().key()
+            flash(f"Slice {sl.name!r} saved")
+            close_dialog()
+            st.rerun()
+
+
+@st.dialog("Send to batch", width="medium", on_dismiss=close_dialog)
+def batch_dialog(cat) -> None:
+    n = selection.count()
+    st.caption(f"Freezes the {n:,} selected rows into a labeling batch. Rows already in a batch of the same "
+               "project are skipped.")
+    project = st.text_input("Project", placeholder="e.g. digits-v2")
+    name = st.text_input("Batch name", placeholder="e.g. sevens-round-1")
+    priority = st.slider("Priority", 1, 5, 3, help="1 is the most urgent")
+    if st.button("Create batch", type="primary", icon=":material/send:", key="dlg_batch_create"):
+        batch = call(cat.create_batch, name.strip(), project.strip(), ids=selection.ids(), priority=priority)
+        if batch is not None:
+            bump()
+            msg = f"Batch {batch.name!r} created in project {batch.project!r} with {batch.size:,} rows"
+            if batch.skipped:
+                msg += f"; {len(batch.skipped):,} rows already in a batch of this project were skipped"
+            flash(msg)
+            close_dialog()
+            st.rerun()
+
+
+def parse_pairs(text: str) -> dict:
+    """``KEY=VALUE`` lines into a dict (values as JSON where they parse: numbers, booleans, lists)."""
+    out = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise ValueError(f"line {n}: {line!r} is not KEY=VALUE")
+        key, value = line.split("=", 1)
+        if not key.strip():
+            raise ValueError(f"line {n}: the key is empty")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+@st.dialog("Set metadata", width="medium", on_dismiss=close_dialog)
+def metadata_dialog(cat) -> None:
+    n = selection.count()
+    st.caption(f"Sets metadata fields on the {n:,} selected rows in one transaction.")
+    text = st.text_area("Fields (one KEY=VALUE per line)", placeholder="quality=blurry\nreviewed_by=\"ana\"\nscore=3",
+                        height=110)
+    unset = st.text_input("Remove fields (comma-separated)", placeholder="e.g. old_tag")
+    if st.button("Apply", type="primary", icon=":material/sell:", key="dlg_meta_apply"):
+        try:
+            values = parse_pairs(text)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        keys = [k.strip() for k in unset.split(",") if k.strip()]
+        if not values and not keys:
+            st.error("Nothing to do: give at least one KEY=VALUE line or a field to remove.")
+            return
+        ok = True
+        if values:
+            ok, _ = attempt(cat.set_metadata, values, ids=selection.ids())
+        if ok and keys:
+            ok, _ = attempt(cat.unset_metadata, keys, ids=selection.ids())
+        if ok:
+            bump()
+            flash(f"Metadata updated on {n:,} rows")
+            close_dialog()
+            st.rerun()
+
+
+def _to_labeling() -> None:
+    st.session_state["labeling_source"] = "Selected rows"
+    st.session_state["labeling_rows"] = selection.ids()
+
+
+# -- the toolbar -----------------------------------------------------------------------------------------------
+def toolbar(cat, s, total: int) -> None:
+    """Actions on the selection and on the whole result set, above the gallery."""
+    n = selection.count()
+    err = st.session_state.pop("_action_error", None)
+    if err is not None:
+        show_error(err)
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="toolbar"):
+        st.markdown(f"**{n:,} selected**" if n else ":gray[No rows selected]")
+        st.button("Select all", key="act_select_all", icon=":material/select_all:", on_click=_select_all, args=(cat,),
+                  help=f"Select all {total:,} rows of the results", disabled=total == 0)
+        if n:
+            st.button("Clear", key="act_clear_sel", icon=":material/deselect:", on_click=selection.clear)
+        none = n == 0
+        st.button("Similar to selection", key="act_similar", icon=":material/image_search:", disabled=none,
+                  on_click=_similar_to_selection, type="primary" if n else "secondary")
+        st.button("Add to anchors", key="act_add_anchor", icon=":material/add_circle:", disabled=none,
+                  on_click=_add_anchors, args=(False,))
+        st.button("Add as negative", key="act_add_negative", icon=":material/remove_circle:", disabled=none,
+                  on_click=_add_anchors, args=(True,))
+        st.button("Save as slice", key="act_slice_sel", icon=":material/bookmark_add:", disabled=none,
+                  on_click=open_dialog, args=("catalog:slice", "selection"))
+        st.button("Send to batch", key="act_batch", icon=":material/send:", disabled=none or not has(cat, "create_batch"),
+                  on_click=open_dialog, args=("catalog:batch",))
+        st.button("Set metadata", key="act_meta", icon=":material/sell:", disabled=none or not has(cat, "set_metadata"),
+                  on_click=open_dialog, args=("catalog:metadata",))
+        if st.button("Label by similarity", key="act_label", icon=":material/auto_awesome:", disabled=none):
+            _to_labeling()
+            st.switch_page(st.session_state["_pages_by_name"]["labeling"])
+
+
+def save_search_button(cat, s) -> None:
+    label = f"Update slice “{s.slice}”" if s.slice else "Save search as slice"
+    st.button(label, key="act_save_search", icon=":material/bookmark_add:",
+              disabled=not (s.is_similarity or s.where), on_click=open_dialog, args=("catalog:slice", "search"))
+
+
+def dialogs(cat) -> None:
+    """Draw whichever catalog-page dialog is open."""
+    args = dialog_args("catalog:slice")
+    if args is not None:
+        save_slice_dialog(cat, *args)
+    if dialog_args("catalog:batch") is not None:
+        batch_dialog(cat)
+    if dialog_args("catalog:metadata") is not None:
+        metadata_dialog(cat)
+
+
+__all__ = ["toolbar", "save_search_button", "query_panel"]

@@ -1,0 +1,119 @@
+"""The catalog page: browse, find similar, narrow by score and filters, act on the selection."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from . import actions, anchors, gallery, query_panel, results
+from . import state as search_state
+from .common import bump, forget_other_dialogs, get_catalog, guard, show_error, show_flash
+from .state import PER_PAGE
+
+from catalog import CatalogError
+
+
+def _on_page() -> None:
+    search_state.get().page = int(st.session_state.get("w_page") or 1)
+
+
+def _refresh() -> None:
+    bump()
+
+
+def _adopt_url(cat) -> None:
+    """Apply a shared link or ``?slice=NAME`` once, resolving anchor keys to row ids."""
+    try:
+        before = st.session_state.get("search")
+        problems = search_state.sync_from_url(cat)
+        s = search_state.get()
+        if s is not before:
+            query_panel.mark_reload()
+            refs = s.anchors + s.negatives
+            if refs:
+                ids = cat.resolve_row_ids(s.anchors) if s.anchors else []
+                neg = cat.resolve_row_ids(s.negatives) if s.negatives else []
+                s.anchors, s.negatives = ids, neg
+                if st.session_state.get("_slice_base") is not None:
+                    st.session_state["_slice_base"] = s.key()
+        for p in problems:
+            st.warning(p)
+    except CatalogError as exc:
+        show_error(exc)
+
+
+def _heading(s, page) -> str:
+    if page.mode == "similar":
+        rng = f"{s.min_score:.2f}–{s.max_score:.2f}"
+        return f"{page.total:,} similar rows with a score in {rng}"
+    if page.mode == "filter":
+        return f"{page.total:,} rows match the filter"
+    return f"{page.total:,} rows"
+
+
+def _meta_keys(rows) -> list[str]:
+    keys: dict[str, None] = {}
+    for r in rows:
+        for k in (r.get("metadata") or {}):
+            keys[k] = None
+    return sorted(keys)
+
+
+def page() -> None:
+    cat = get_catalog()
+    if cat is None:
+        return
+    show_flash()
+    forget_other_dialogs("catalog:")
+    _adopt_url(cat)
+    s = search_state.get()
+    # the embedding must be known before searching; the sidebar shows it
+    from .common import embeddings
+    if s.embedding is None:
+        with guard():
+            s.embedding = query_panel.default_embedding(embeddings(cat))
+    if s.slice:
+        st.caption(f":material/bookmark: Slice **{s.slice}**"
+                   + ("" if st.session_state.get("_slice_base") == s.key() else " · modified"))
+
+    anchors.render(cat, s)
+
+    page = None
+    try:
+        page = results.cached_fetch(cat, s)
+    except CatalogError as exc:
+        show_error(exc)
+    query_panel.render(cat, s, _meta_keys(page.rows) if page else [])
+    st.sidebar.caption(f"Catalog: `{cat.path}`")
+    st.sidebar.button("Refresh", icon=":material/refresh:", on_click=_refresh, key="refresh",
+                      help="Read the catalog again (after changes made with the CLI)")
+
+    if page is None:
+        search_state.write_url(s)
+        return
+    with st.container(horizontal=True, vertical_alignment="center", key="results_head"):
+        st.subheader(_heading(s, page), anchor=False)
+        st.caption(f"{page.seconds * 1000:.0f} ms")
+        actions.save_search_button(cat, s)
+    actions.toolbar(cat, s, page.total)
+    actions.dialogs(cat)
+
+    if not page.rows:
+        if page.mode == "similar":
+            st.info("No rows in this score range. Widen the range with the slider (e.g. 0.70–1), "
+                    "or change the anchors or filters.", icon=":material/tune:")
+        elif page.total == 0 and page.mode == "all":
+            st.info("This catalog has no data rows yet. Import some with `advtool datarows import PATH`.")
+        else:
+            st.info("No rows on this page.")
+    gallery.render(cat, page.rows, page.labels)
+
+    pages = max(1, math.ceil(page.total / PER_PAGE))
+    if pages > 1:
+        s.page = min(s.page, pages)
+        if st.session_state.get("w_page") != s.page:
+            st.session_state["w_page"] = s.page
+        with st.container(horizontal=True, horizontal_alignment="center", key="pager"):
+            st.pagination(pages, key="w_page", on_change=_on_page, max_visible_pages=9)
+    search_state.write_url(s)

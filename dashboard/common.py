@@ -1,0 +1,180 @@
+"""What every page shares: the open catalog, error display, cached listings and small widgets.
+
+The dashboard is a client of the ``catalog`` library: pages call its methods and show the results;
+there is no SQL and no scoring here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from catalog import Catalog, CatalogBusy, CatalogError, ValidationError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DB = ROOT / "demo" / "catalog.duckdb"
+
+
+def catalog_path() -> Path:
+    """``$CATALOG_DB``, else the demo catalog."""
+    env = os.environ.get("CATALOG_DB")
+    return Path(env).expanduser().absolute() if env else DEMO_DB
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path: str) -> Catalog:
+    return Catalog(path)
+
+
+def get_catalog() -> Catalog | None:
+    """The catalog of this server process (opened once; its vector caches live as long as the server)."""
+    path = catalog_path()
+    if not path.exists():
+        st.title("Embedding catalog")
+        if path == DEMO_DB:
+            st.info(
+                "The demo catalog has not been built yet. Build it with "
+                "`python tools/build_demo.py`, or point the dashboard at a catalog file with "
+                "`CATALOG_DB=path/to/catalog.duckdb streamlit run app.py`."
+            )
+        else:
+            st.error(f"Catalog file {path} does not exist. Create it with `advtool --db {path} datarows import ...` "
+                     "or set CATALOG_DB to an existing catalog.")
+        return None
+    return _open(str(path))
+
+
+def show_error(exc: CatalogError) -> None:
+    """A library error as a message (never a traceback); busy catalogs get a gentler warning."""
+    if isinstance(exc, CatalogBusy):
+        st.warning(f"{exc}. The page will work again as soon as the other process is done; try again.", icon="⏳")
+    elif isinstance(exc, ValidationError) and exc.errors:
+        st.error(str(exc), icon="🚫")
+        st.code(exc.report(), language=None)
+    else:
+        st.error(str(exc), icon="🚫")
+
+
+@contextlib.contextmanager
+def guard():
+    """Show a :class:`CatalogError` raised in the block as a message and carry on with the page."""
+    try:
+        yield
+    except CatalogError as exc:
+        show_error(exc)
+
+
+def call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or None after showing its :class:`CatalogError`."""
+    try:
+        return fn(*args, **kwargs)
+    except CatalogError as exc:
+        show_error(exc)
+        return None
+
+
+def attempt(fn, *args, **kwargs) -> tuple[bool, object]:
+    """``(True, fn(...))``, or ``(False, None)`` after showing its :class:`CatalogError`."""
+    try:
+        return True, fn(*args, **kwargs)
+    except CatalogError as exc:
+        show_error(exc)
+        return False, None
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once on the next run (after ``st.rerun``)."""
+    st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def show_flash() -> None:
+    for kind, message in st.session_state.pop("_flash", []):
+        if kind == "success":
+            st.toast(message, icon="✅")
+        elif kind == "warning":
+            st.warning(message)
+        else:
+            st.info(message)
+
+
+def bump() -> None:
+    """Forget cached listings after the dashboard changed the catalog."""
+    st.session_state["_generation"] = st.session_state.get("_generation", 0) + 1
+    _embeddings.clear()
+
+
+def generation() -> int:
+    return st.session_state.get("_generation", 0)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _embeddings(path: str) -> list[dict]:
+    cat = _open(path)
+    counts = cat.embedding_counts()
+    return [dict(e.to_dict(count=counts.get(e.id, 0)), version=e.version) for e in cat.get_embeddings()]
+
+
+def embeddings(cat: Catalog) -> list[dict]:
+    """Every embedding as a dict with its vector count (cached for a few seconds)."""
+    return _embeddings(str(cat.path))
+
+
+def embedding_label(e: dict) -> str:
+    kind = "custom" if e["custom"] else "off-the-shelf"
+    return f"{e['name']} · {e['dims']}-d · {kind} · {e['count']:,} vectors"
+
+
+def has(cat: Catalog, method: str) -> bool:
+    """Whether this version of the library offers ``method`` (pages degrade to a note when not)."""
+    return callable(getattr(cat, method, None))
+
+
+def unavailable(what: str) -> None:
+    st.info(f"{what} is not available in this version of the catalog library.")
+
+
+class Timer:
+    """Wall time of a block, for the small timing notes shown under results."""
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+        return False
+
+
+# -- dialogs that stay open across reruns ------------------------------------------------------------------
+def open_dialog(name: str, *args) -> None:
+    """Mark a dialog open (it is drawn on every run until it closes or is dismissed)."""
+    st.session_state["_dialog"] = (name, args)
+
+
+def close_dialog() -> None:
+    st.session_state.pop("_dialog", None)
+
+
+def dialog_args(name: str):
+    """The arguments of dialog ``name`` when it is open, else None."""
+    got = st.session_state.get("_dialog")
+    return got[1] if got and got[0] == name else None
+
+
+def forget_other_dialogs(prefix: str) -> None:
+    """Close a dialog left open on another page."""
+    got = st.session_state.get("_dialog")
+    if got and not got[0].startswith(prefix):
+        close_dialog()
+
+
+def run_page(fn) -> None:
+    """Run a page; a catalog error that escaped the page's own handling still shows as a message."""
+    try:
+        fn()
+    except CatalogError as exc:
+        show_error(exc)

@@ -1,0 +1,175 @@
+"""Label by similarity: suggest labels from the nearest labeled rows, review them, apply; evaluate; export."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+from . import labeling_eval_panel, labeling_review, results, selection
+from . import state as search_state
+from .common import attempt, bump, embeddings, flash, forget_other_dialogs, get_catalog, show_error, show_flash
+from .labeling_model import parse_results
+
+from catalog import CatalogError
+
+SOURCES = ["Current results", "Selected rows", "A slice", "All unlabeled rows"]
+
+
+def _rows_for(cat, source: str, slice_name: str | None, emb: str):
+    """The rows to label, as ``label_by_similarity`` takes them."""
+    if source == "Current results":
+        s = search_state.get()
+        if not (s.is_similarity or s.where):
+            raise CatalogError("there is no current search: on the Catalog page find similar rows or filter first, "
+                               "or choose another source")
+        return results.all_ids(cat, s)
+    if source == "Selected rows":
+        ids = st.session_state.get("labeling_rows") or selection.ids()
+        if not ids:
+            raise CatalogError("no rows are selected: tick rows on the Catalog page first, or choose another source")
+        return ids
+    if source == "A slice":
+        if not slice_name:
+            raise CatalogError("no slice chosen; save one on the Catalog page first")
+        return cat.get_slice(slice_name)
+    return "unlabeled"
+
+
+def _export(cat, fmt: str):
+    def make() -> str:
+        buf = io.StringIO()
+        try:
+            cat.export_labels(buf, fmt)
+        except CatalogError as exc:
+            return f"error: {exc}\n"
+        return buf.getvalue()
+    return make
+
+
+def _params() -> tuple:
+    ss = st.session_state
+    return (ss.get("lbs_emb"), int(ss.get("lbs_k") or 10), int(ss.get("lbs_thr") if ss.get("lbs_thr") is not None else 30),
+            bool(ss.get("lbs_top")))
+
+
+def _run(cat, rows_arg, params: tuple, limit: int) -> None:
+    emb, k, thr, top = params
+    res = cat.label_by_similarity(emb, rows_arg, results=k, threshold=thr / 100.0, top_only=top)
+    parsed = parse_results(res)
+    total = len(parsed)
+    parsed = parsed[:limit]
+    run = st.session_state.get("lbs_run", 0) + 1
+    st.session_state.update(lbs_run=run, lbs_rows=parsed, lbs_total=total, lbs_params=params, lbs_page=1)
+
+
+def _controls(cat, embs: list[dict]) -> tuple:
+    ss = st.session_state
+    names = [e["name"] for e in embs if e["count"] > 0] or [e["name"] for e in embs]
+    if ss.get("lbs_emb") not in names:
+        s = search_state.get()
+        ss["lbs_emb"] = s.embedding if s.embedding in names else names[0]
+    c1, c2, c3 = st.columns([2, 2, 1.3], gap="medium")
+    with c1:
+        st.selectbox("Embedding", names, key="lbs_emb")
+        if ss.get("labeling_source") in SOURCES:
+            ss["lbs_source"] = ss.pop("labeling_source")
+        source = st.segmented_control("Rows to label", SOURCES, key="lbs_source", default="All unlabeled rows",
+                                      required=True)
+        slice_name = None
+        if source == "A slice":
+            names_sl = [sl.name for sl in cat.get_slices()]
+            slice_name = st.selectbox("Slice", names_sl, key="lbs_slice", placeholder="no slices yet")
+        elif source == "Selected rows":
+            n = len(ss.get("labeling_rows") or selection.ids())
+            st.caption(f"{n:,} rows selected on the Catalog page")
+    with c2:
+        st.number_input("Number of results", min_value=1, max_value=100, value=10, step=1, key="lbs_k",
+                        help="How many nearest labeled rows vote (k). With very few examples per label, 1–2 works best.")
+        st.slider("Threshold (%)", 0, 100, 30, step=1, key="lbs_thr", format="%d%%",
+                  help="A label is suggested when its score (the summed similarity of the neighbours carrying it, "
+                       "divided by k) reaches this.")
+        st.checkbox("Mark only top scoring label", key="lbs_top",
+                    help="Tick only the best label of each row; the threshold is then not used.")
+    with c3:
+        st.number_input("Rows per batch", min_value=1, max_value=1000, value=50, step=10, key="lbs_limit",
+                        help="Review this many rows at a time; apply, then run again for the next batch.")
+        go = st.button("Suggest labels", type="primary", icon=":material/auto_awesome:", key="lbs_go",
+                       width="stretch")
+    return source, slice_name, go
+
+
+def page() -> None:
+    cat = get_catalog()
+    if cat is None:
+        return
+    show_flash()
+    forget_other_dialogs("labeling:")
+    st.title("Label by similarity", anchor=False)
+    st.caption("Each row gets the labels of its nearest labeled rows: label score = (1/k) · Σ score over the k "
+               "nearest labeled rows that carry the label. Review the ticks, add or remove labels, then Apply.")
+    try:
+        embs = embeddings(cat)
+    except CatalogError as exc:
+        show_error(exc)
+        return
+    if not embs:
+        st.info("No embeddings yet.")
+        return
+    ss = st.session_state
+    with st.container(border=True, key="lbs_controls"):
+        try:
+            source, slice_name, go = _controls(cat, embs)
+        except CatalogError as exc:
+            show_error(exc)
+            return
+    params = _params()
+    rows = ss.get("lbs_rows")
+    recompute = rows is not None and ss.get("lbs_params") != params
+    if go or recompute:
+        discarded = recompute and labeling_review.edited(ss.get("lbs_run", 0), rows)
+        try:
+            with st.spinner("Finding the nearest labeled rows…"):
+                _run(cat, _rows_for(cat, source, slice_name, params[0]), params, int(ss.get("lbs_limit") or 50))
+            if discarded:
+                st.warning("Parameters changed: the suggestions were recomputed and your manual edits were discarded.",
+                           icon=":material/restart_alt:")
+        except CatalogError as exc:
+            show_error(exc)
+            ss.pop("lbs_rows", None)
+            ss["lbs_params"] = params
+    rows = ss.get("lbs_rows")
+    if rows is not None:
+        run = ss.get("lbs_run", 0)
+        total = ss.get("lbs_total", len(rows))
+        with st.container(horizontal=True, vertical_alignment="center", key="lbs_head"):
+            st.subheader(f"Review {len(rows):,} rows" + (f" (of {total:,})" if total > len(rows) else ""), anchor=False)
+            n_sugg = sum(s.suggested for r in rows for s in r.labels)
+            st.caption(f"{n_sugg:,} suggested labels")
+            if st.button(f"Apply to {len(rows):,} rows", type="primary", icon=":material/done_all:", key="lbs_apply",
+                         disabled=not rows):
+                ok, n = attempt(labeling_review.apply, cat, run, rows)
+                if ok:
+                    bump()
+                    ss.pop("lbs_rows", None)
+                    ss.pop("labeling_rows", None)
+                    flash(f"{n:,} labels saved as reviewed on {len(rows):,} rows; they now join the labeled pool")
+                    st.rerun()
+        if not rows:
+            st.info("Nothing to review: no rows to label from this source.")
+        else:
+            try:
+                labeling_review.render(cat, run, rows, params[1])
+            except CatalogError as exc:
+                show_error(exc)
+
+    labeling_eval_panel.render(cat, params[0])
+
+    with st.container(border=True, key="lbs_export"):
+        st.markdown("**Export labels** · id, global_key, label, source, score, reviewed")
+        with st.container(horizontal=True):
+            st.download_button("Labels CSV", _export(cat, "csv"), file_name="labels.csv", mime="text/csv",
+                               icon=":material/download:", key="lbs_export_csv", on_click="ignore")
+            st.download_button("Labels NDJSON", _export(cat, "ndjson"), file_name="labels.ndjson",
+                               mime="application/x-ndjson", icon=":material/download:", key="lbs_export_ndjson",
+                               on_click="ignore")

@@ -1,0 +1,149 @@
+"""The review list of label-by-similarity: each query row beside its nearest labeled rows and its
+suggested labels as checkboxes; Apply writes the ticked ones as reviewed labels."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from catalog import thumbnails
+
+from .labeling_model import Plan, QueryRow, plan
+
+ROWS_PER_PAGE = 10
+HITS_SHOWN = 10
+
+
+def tick_key(run: int, row_id: str, label: str) -> str:
+    return f"lbs_{run}_{row_id}_{label}"
+
+
+def added(run: int) -> dict[str, list[str]]:
+    return st.session_state.setdefault(f"lbs_added_{run}", {})
+
+
+def ticks(run: int, rows: list[QueryRow]) -> dict[tuple[str, str], bool]:
+    """The reviewer's ticks (checkboxes not shown yet keep the suggestion)."""
+    out = {}
+    extra = added(run)
+    for r in rows:
+        for s in r.labels:
+            out[(r.id, s.label)] = bool(st.session_state.get(tick_key(run, r.id, s.label), s.suggested))
+        for lab in extra.get(r.id, []):
+            out[(r.id, lab)] = bool(st.session_state.get(tick_key(run, r.id, lab), True))
+    return out
+
+
+def edited(run: int, rows: list[QueryRow]) -> bool:
+    """Whether the reviewer changed anything (a tick or an added label)."""
+    if any(added(run).values()):
+        return True
+    for r in rows:
+        for s in r.labels:
+            key = tick_key(run, r.id, s.label)
+            if key in st.session_state and bool(st.session_state[key]) != s.suggested:
+                return True
+    return False
+
+
+def _add_label(run: int, row_id: str) -> None:
+    key = f"lbs_new_{run}_{row_id}"
+    name = (st.session_state.get(key) or "").strip()
+    if name:
+        lst = added(run).setdefault(row_id, [])
+        if name not in lst:
+            lst.append(name)
+        st.session_state[tick_key(run, row_id, name)] = True
+    st.session_state[key] = ""
+
+
+def _media(cat, row: dict | None, thumb, width: int) -> None:
+    if row is None:
+        st.caption("(row not found)")
+    elif row["media_type"] == "image" and thumb is not None:
+        st.image(str(thumb), width=width)
+    else:
+        text = row["row_data"] if row["media_type"] == "text" else row["global_key"]
+        st.markdown(f'<div class="cat-chip" style="width:{width}px">{html.escape(text[:160])}</div>',
+                    unsafe_allow_html=True)
+
+
+def render_row(cat, run: int, r: QueryRow, rows_by_id: dict, thumbs: dict, k_shown: int) -> None:
+    with st.container(border=True, key=f"lbs_row_{run}_{r.id}"):
+        c_query, c_hits, c_labels = st.columns([1.2, 4.2, 1.8], gap="medium")
+        with c_query:
+            _media(cat, rows_by_id.get(r.id), thumbs.get(r.id), 120)
+            st.caption(f"`{r.global_key[-40:]}`")
+        with c_hits:
+            st.caption(f"Nearest labeled rows ({min(len(r.hits), k_shown)})")
+            with st.container(horizontal=True, gap="small"):
+                for h in r.hits[:k_shown]:
+                    with st.container(width=84, gap=None):
+                        _media(cat, rows_by_id.get(h.id), thumbs.get(h.id), 76)
+                        st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(h.labels[:2]))
+        with c_labels:
+            st.caption("Labels (ticked = suggested)")
+            if not r.labels and not added(run).get(r.id):
+                st.markdown(":gray[no labels among the neighbours]")
+            for s in r.labels:
+                st.checkbox(f"{s.label} · {s.score * 100:.0f}%", value=s.suggested, key=tick_key(run, r.id, s.label))
+            for lab in added(run).get(r.id, []):
+                st.checkbox(f"{lab} · added", value=True, key=tick_key(run, r.id, lab))
+            st.text_input("Add a label", key=f"lbs_new_{run}_{r.id}", placeholder="add a label, Enter",
+                          label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
+
+
+def render(cat, run: int, rows: list[QueryRow], k_shown: int) -> None:
+    """One page of the review list (rows of the page fetched in one call, thumbnails from the cache)."""
+    pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
+    page = int(st.session_state.get("lbs_page") or 1)
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]
+    ids = list(dict.fromkeys([r.id for r in shown] + [h.id for r in shown for h in r.hits[:k_shown]]))
+    rows_by_id = {d["id"]: d for d in cat.get_datarows(ids)} if ids else {}
+    thumbs = thumbnails.thumbnails(cat, list(rows_by_id.values()), size=thumbnails.THUMB_SIZE)
+    hit_ids = list(dict.fromkeys(h.id for r in shown for h in r.hits[:k_shown]))
+    hit_labels = cat.get_labels(hit_ids) if hit_ids else {}
+    for r in shown:
+        for h in r.hits:
+            if h.id in hit_labels:
+                h.labels = [lab["label"] for lab in hit_labels[h.id]]
+    for r in shown:
+        render_row(cat, run, r, rows_by_id, thumbs, k_shown)
+    if pages > 1:
+        with st.container(horizontal=True, horizontal_alignment="center"):
+            st.pagination(pages, key="lbs_page")
+
+
+def apply(cat, run: int, rows: list[QueryRow]) -> int:
+    """Write the reviewed labels; returns how many labels were accepted."""
+    ids = [r.id for r in rows]
+    current = cat.get_labels(ids)
+    pending = {rid: [l["label"] for l in labs if l.get("source") == "similarity" and not l.get("reviewed")]
+               for rid, labs in current.items()}
+    in_pool = {rid: {l["label"] for l in labs if l.get("source") == "manual" or l.get("reviewed")}
+               for rid, labs in current.items()}
+    plans: list[Plan] = plan(rows, ticks(run, rows), added(run), pending)
+    accepted = 0
+    with cat.store.transaction():  # one transaction: all of the review or nothing
+        for p in plans:
+            have, waiting = in_pool.get(p.row_id, set()), set(pending.get(p.row_id, []))
+            review, manual = [], []
+            for label, score in p.accept.items():
+                if label in have:
+                    continue
+                if label in waiting:
+                    review.append(label)
+                elif score is not None:
+                    cat.set_labels(p.row_id, [label], source="similarity", score=min(1.0, max(0.0, score)))
+                    review.append(label)
+                else:
+                    manual.append(label)
+            if review:
+                accepted += cat.review_labels([p.row_id], accept=True, labels=review)
+            if manual:
+                accepted += len(cat.set_labels(p.row_id, manual, source="manual"))
+            if p.reject:
+                cat.review_labels([p.row_id], accept=False, labels=p.reject)
+    return accepted

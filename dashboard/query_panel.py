@@ -1,0 +1,185 @@
+"""The catalog page's sidebar: embedding, score range, aggregation, text or image query, and filters."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from . import state as search_state
+from .common import embedding_label, embeddings
+from .state import DEFAULT_MAX, DEFAULT_MIN, SearchState
+
+AGGREGATES = {"mean": "Mean", "max": "Any"}
+LABEL_STATES = ["Any", "Labeled", "Unlabeled"]
+MEDIA = {"all": "All", "image": "Images", "text": "Texts"}
+
+
+# -- keeping widgets and the state in step ------------------------------------------------------------
+def mark_reload() -> None:
+    """Ask the widgets to show the state again (after it changed from outside: URL, slice, reset)."""
+    st.session_state["_reload_widgets"] = True
+
+
+def _push(s: SearchState) -> None:
+    reload = st.session_state.pop("_reload_widgets", False)
+    values = {
+        "w_emb": s.embedding,
+        "w_range": (float(s.min_score), float(s.max_score)),
+        "w_agg": s.aggregate,
+        "w_text": s.text or "",
+        "w_where_json": json.dumps(s.where, indent=1, ensure_ascii=False) if s.where else "",
+    }
+    for key, value in values.items():
+        if reload or key not in st.session_state:
+            st.session_state[key] = value
+    if reload:
+        for key in ("w_media", "w_labeled", "w_label", "w_meta_key", "w_meta_value"):
+            st.session_state.pop(key, None)
+
+
+def _on_embedding() -> None:
+    search_state.update(embedding=st.session_state["w_emb"])
+
+
+def _on_range() -> None:
+    lo, hi = st.session_state["w_range"]
+    search_state.update(min_score=round(float(lo), 4), max_score=round(float(hi), 4))
+
+
+def _on_aggregate() -> None:
+    search_state.update(aggregate=st.session_state["w_agg"] or "mean")
+
+
+def _on_text() -> None:
+    text = (st.session_state.get("w_text") or "").strip()
+    search_state.update(text=text or None, slice=None)
+
+
+def _on_image() -> None:
+    key = f"w_img_{st.session_state.get('_img_gen', 0)}"
+    up = st.session_state.get(key)
+    if up is None:
+        search_state.update(image=None, image_name=None)
+    else:
+        search_state.update(image=up.getvalue(), image_name=up.name, slice=None)
+
+
+def clear_image() -> None:
+    st.session_state["_img_gen"] = st.session_state.get("_img_gen", 0) + 1
+    search_state.update(image=None, image_name=None)
+
+
+def _parse_value(text: str):
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value: str, raw: str) -> dict | None:
+    """The filter the pickers and the JSON box stand for (raises ValueError for bad JSON)."""
+    parts: list[dict] = []
+    if raw.strip():
+        try:
+            w = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"the filter is not valid JSON ({exc}); write an object such as {{\"digit\": 3}}") from None
+        if not isinstance(w, dict):
+            raise ValueError("the filter must be a JSON object such as {\"digit\": 3}")
+        if w:
+            parts.append(w)
+    if media in ("image", "text"):
+        parts.append({"media_type": media})
+    if labeled == "Labeled":
+        parts.append({"labeled": True})
+    elif labeled == "Unlabeled":
+        parts.append({"labeled": False})
+    if label.strip():
+        parts.append({"label": label.strip()})
+    if meta_key.strip():
+        parts.append({meta_key.strip(): _parse_value(meta_value)})
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _on_apply_filters() -> None:
+    ss = st.session_state
+    try:
+        where = build_where(ss.get("w_media", "all"), ss.get("w_labeled", "Any"), ss.get("w_label", ""),
+                            ss.get("w_meta_key", "") or "", ss.get("w_meta_value", ""), ss.get("w_where_json", ""))
+    except ValueError as exc:
+        ss["_filter_error"] = str(exc)
+        return
+    ss.pop("_filter_error", None)
+    search_state.update(where=where)
+    mark_reload()
+
+
+def _on_clear_filters() -> None:
+    st.session_state.pop("_filter_error", None)
+    search_state.update(where=None)
+    mark_reload()
+
+
+def default_embedding(embs: list[dict]) -> str | None:
+    with_vectors = [e for e in embs if e["count"] > 0]
+    pick = max(with_vectors, key=lambda e: e["count"]) if with_vectors else None
+    return pick["name"] if pick else None
+
+
+def render(cat, s: SearchState, meta_keys: list[str]) -> None:
+    """The sidebar controls; every change goes through a callback into the session's state."""
+    embs = embeddings(cat)
+    names = [e["name"] for e in sorted(embs, key=lambda e: (e["count"] == 0, e["custom"], e["name"]))]
+    by_name = {e["name"]: e for e in embs}
+    if s.embedding is None or s.embedding not in by_name:
+        # names from a URL or slice may be ids; match them, else fall back to the best-filled embedding
+        match = next((e["name"] for e in embs if s.embedding and s.embedding in (e["id"], e["name"])), None)
+        s.embedding = match or default_embedding(embs)
+        mark_reload()
+    _push(s)
+    sb = st.sidebar
+    sb.selectbox("Embedding", names, key="w_emb", on_change=_on_embedding,
+                 format_func=lambda n: embedding_label(by_name[n]) if n in by_name else n,
+                 help="The vector space used to compare rows. Off-the-shelf ones are computed by a model; custom ones are imported.")
+    sb.slider("Score range", 0.0, 1.0, step=0.01, key="w_range", on_change=_on_range, format="%.2f",
+              disabled=not s.is_similarity,
+              help="Only rows whose similarity score to the query falls in this range (inclusive). "
+                   "score = 1 − ‖â − b̂‖₁ / (2·√D); 0.85 is about cosine 0.93.")
+    sb.segmented_control("Anchors combine by", list(AGGREGATES), key="w_agg", on_change=_on_aggregate, required=True,
+                         format_func=AGGREGATES.get, disabled=len(s.anchors) < 2,
+                         help="Mean: similar to the average of the anchors. Similar to any: best score against any single anchor.")
+
+    with sb.expander("Query by text or image", expanded=bool(s.text or s.image)):
+        st.text_input("Text prompt", key="w_text", on_change=_on_text, max_chars=1000,
+                      placeholder="e.g. a handwritten seven", help="Embedded with the embedding's own model (needs an off-the-shelf embedding).")
+        st.file_uploader("Query image", type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"],
+                         key=f"w_img_{st.session_state.get('_img_gen', 0)}", on_change=_on_image,
+                         help="Find rows similar to an image from your disk.")
+
+    with sb.expander("Filters", expanded=bool(s.where)):
+        with st.form("filters", border=False):
+            st.segmented_control("Media", list(MEDIA), key="w_media", format_func=MEDIA.get, default="all",
+                                 required=True)
+            st.segmented_control("Labels", LABEL_STATES, key="w_labeled", default="Any", required=True)
+            st.text_input("Has label", key="w_label", placeholder="e.g. cat")
+            c1, c2 = st.columns(2)
+            c1.selectbox("Metadata field", [""] + meta_keys, key="w_meta_key", accept_new_options=True)
+            c2.text_input("equals", key="w_meta_value", placeholder="value")
+            st.text_area("Filter (JSON)", key="w_where_json", height=90,
+                         placeholder='{"digit": {"$in": [3, 8]}, "labeled": false}',
+                         help="Mongo-style: $eq $ne $in $nin $gt $gte $lt $lte $exists $and $or $not; dotted paths; "
+                              "media_type, global_key, label, labeled, reviewed.")
+            c1, c2 = st.columns(2)
+            c1.form_submit_button("Apply", type="primary", on_click=_on_apply_filters, width="stretch")
+            c2.form_submit_button("Clear", on_click=_on_clear_filters, width="stretch")
+        if st.session_state.get("_filter_error"):
+            st.error(st.session_state["_filter_error"])
+
+
+def reset_range() -> None:
+    search_state.update(min_score=DEFAULT_MIN, max_score=DEFAULT_MAX)
+    mark_reload()

@@ -1,0 +1,89 @@
+"""Fetching one page of rows for the gallery: a similarity search, a filtered listing or the plain list.
+
+Only the visible page is fetched (``limit``/``offset`` go to the library). The last pages are kept in
+the session for a short time so that ticking a box does not run the search again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from .common import generation
+from .state import PER_PAGE, SearchState
+
+_KEEP_S = 30.0
+_MAX_KEPT = 8
+
+
+@dataclass
+class Page:
+    total: int
+    rows: list[dict]                      # get_datarows dicts, plus "score" for similarity results
+    seconds: float = 0.0
+    mode: str = "all"                     # "similar", "filter" or "all"
+    labels: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _labels(cat, ids: list[str]) -> dict[str, list[str]]:
+    if not ids or not callable(getattr(cat, "get_labels", None)):
+        return {}
+    got = cat.get_labels(ids) or {}
+    return {rid: [lab["label"] if isinstance(lab, dict) else str(lab) for lab in labs] for rid, labs in got.items()}
+
+
+def _rows_for(cat, hits) -> list[dict]:
+    """Data rows for search hits, in hit order, with their score."""
+    ids = [h.id for h in hits]
+    by_id = {r["id"]: r for r in cat.get_datarows(ids)} if ids else {}
+    out = []
+    for h in hits:
+        row = dict(by_id[h.id])
+        row["score"] = h.score
+        out.append(row)
+    return out
+
+
+def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
+    """The state's page of rows (``s.page``, 1-based)."""
+    offset = (s.page - 1) * per_page
+    t0 = time.perf_counter()
+    if s.is_similarity:
+        res = cat.search(s.embedding, limit=per_page, offset=offset, **s.search_kwargs())
+        page = Page(res.total, _rows_for(cat, res.results), mode="similar")
+    elif s.where:
+        res = cat.filter_datarows(s.where, limit=per_page, offset=offset)
+        page = Page(res.total, _rows_for(cat, res.results), mode="filter")
+        for r in page.rows:
+            r["score"] = None
+    else:
+        page = Page(cat.count_datarows(), cat.list_datarows(limit=per_page, offset=offset), mode="all")
+    page.labels = _labels(cat, [r["id"] for r in page.rows])
+    page.seconds = time.perf_counter() - t0
+    return page
+
+
+def cached_fetch(cat, s: SearchState, per_page: int = PER_PAGE, force: bool = False) -> Page:
+    """:func:`fetch`, answered from the session for a few seconds when nothing changed."""
+    kept: dict = st.session_state.setdefault("_pages", {})
+    key = (str(cat.path), s.key(), s.page, per_page, generation())
+    now = time.monotonic()
+    hit = kept.get(key)
+    if hit is not None and not force and now - hit[0] < _KEEP_S:
+        return hit[1]
+    page = fetch(cat, s, per_page)
+    kept[key] = (now, page)
+    for old in sorted(kept, key=lambda k: kept[k][0])[:-_MAX_KEPT]:
+        del kept[old]
+    return page
+
+
+def all_ids(cat, s: SearchState) -> list[str]:
+    """Every row id of the state's result set (for "select all" and for labeling the results)."""
+    if s.is_similarity:
+        return list(cat.search_row_ids(s.embedding, **s.search_kwargs()))
+    if s.where:
+        return list(cat.filter_row_ids(s.where))
+    return [r["id"] for r in cat.iter_datarows()]

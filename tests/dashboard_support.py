@@ -1,0 +1,163 @@
+"""A small, realistic catalog for the dashboard tests: coloured shapes, short texts, a custom embedding.
+
+The "shapes" embedding is built from what the images show (shape and colour), so similar rows are
+predictable: a red circle's nearest rows are the other red circles, then the red squares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from catalog import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+COLOURS = {"red": (220, 50, 47), "blue": (38, 110, 210), "green": (60, 170, 90), "orange": (240, 150, 40)}
+SHAPES = ("circle", "square", "triangle")
+VARIANTS = 3
+DIMS = 16
+
+
+def _draw(shape: str, colour, variant: int, size: int = 160) -> Image.Image:
+    bg = (248 - 6 * variant, 246, 240 + 4 * variant)
+    img = Image.new("RGB", (size, size), bg)
+    d = ImageDraw.Draw(img)
+    m = 22 + 8 * variant
+    box = (m, m, size - m, size - m)
+    if shape == "circle":
+        d.ellipse(box, fill=colour)
+    elif shape == "square":
+        d.rectangle(box, fill=colour)
+    else:
+        d.polygon([(size // 2, m), (size - m, size - m), (m, size - m)], fill=colour)
+    return img
+
+
+def make_images(root: Path) -> Path:
+    """36 PNGs: 3 shapes × 4 colours × 3 sizes, under ``root/<shape>/<colour>-<n>.png``."""
+    for shape in SHAPES:
+        for colour, rgb in COLOURS.items():
+            for v in range(VARIANTS):
+                p = root / shape / f"{colour}-{v}.png"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                _draw(shape, rgb, v).save(p)
+    return root
+
+
+TEXTS = {
+    "sports": ["The striker scored twice in the final minutes", "A marathon runner broke the course record",
+               "The tennis match went to five long sets", "Our team won the basketball championship"],
+    "cooking": ["Simmer the tomato sauce for twenty minutes", "Knead the bread dough until smooth and elastic",
+                "Roast the vegetables with olive oil and thyme", "Whisk the eggs and sugar for the sponge cake"],
+}
+
+
+def make_texts(path: Path) -> Path:
+    with open(path, "w") as fh:
+        for topic, items in TEXTS.items():
+            for i, t in enumerate(items):
+                fh.write(json.dumps({"global_key": f"{topic}-{i}", "text": t, "metadata": {"topic": topic}}) + "\n")
+    return path
+
+
+def shape_vector(key: str, rng) -> np.ndarray:
+    """A row's vector in the "shapes" embedding: shape and colour blocks plus a little noise."""
+    v = np.zeros(DIMS, dtype=np.float64)
+    if "/" in key:
+        shape, rest = key.split("/", 1)
+        colour = rest.split("-")[0]
+        v[SHAPES.index(shape)] = 1.0
+        v[3 + list(COLOURS).index(colour)] = 1.0
+    else:
+        topic = key.split("-")[0]
+        v[8 + (topic == "cooking")] = 3.0
+    v[10:] = rng.normal(scale=0.05, size=DIMS - 10)
+    return v
+
+
+def build(folder: Path, labels: bool = True) -> Path:
+    """The catalog file (``folder/catalog.duckdb``) with rows, the "shapes" embedding and a few labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    imgs = make_images(folder / "shapes")
+    texts = make_texts(folder / "texts.ndjson")
+    db = folder / "catalog.duckdb"
+    cat = Catalog(db)
+    cat.import_datarows([imgs, texts])
+    emb = cat.create_embedding("shapes", DIMS)
+    rng = np.random.default_rng(7)
+    keys = [r["global_key"] for r in cat.iter_datarows()]
+    emb.import_vectors(keys, np.array([shape_vector(k, rng) for k in keys]))
+    if labels:
+        for shape in SHAPES:
+            for colour in COLOURS:
+                cat.set_labels(f"{shape}/{colour}-0.png", [shape])
+        cat.set_labels("sports-0", ["sports"])
+        cat.set_labels("cooking-0", ["cooking"])
+    return db
+
+
+def bad_ndjson(cat: Catalog) -> bytes:
+    """Three lines, the second one too short (line 2 must be reported)."""
+    keys = [r["global_key"] for r in cat.list_datarows(limit=3)]
+    lines = [json.dumps({"id": keys[0], "vector": [0.1] * DIMS}),
+             json.dumps({"id": keys[1], "vector": [0.1] * (DIMS - 1)}),
+             json.dumps({"id": keys[2], "vector": [0.2] * DIMS})]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# -- a real server for the browser tests ---------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``streamlit run app.py`` on a free port with ``CATALOG_DB`` set; stopped by :meth:`stop`."""
+
+    def __init__(self, db: Path, log: Path):
+        self.port = free_port()
+        env = dict(os.environ, CATALOG_DB=str(db), CATALOG_LOCK_TIMEOUT="2")
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+             "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"streamlit did not start; see {log}")
+                time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -1,0 +1,161 @@
+"""The dashboard's main flows in a real browser (Debian's chromium driven by Playwright).
+
+Each test saves a screenshot of its page to docs/screenshots/. These tests are never skipped: without
+/usr/bin/chromium they fail and say how to install it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from dashboard_support import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, bad_ndjson, build
+
+SHOTS = ROOT / "docs" / "screenshots"
+WAIT_MS = 30_000  # bounded waits: a rerun on a busy 2-core machine can take a few seconds
+
+
+@pytest.fixture(scope="module")
+def catalog_db(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("browser") / "cat")
+
+
+@pytest.fixture(scope="module")
+def server(catalog_db, tmp_path_factory):
+    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+                    "(apt-get install -y chromium); they are not skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    yield pg
+    ctx.close()
+
+
+def idle(page) -> None:
+    """Wait (bounded) until Streamlit has finished the current run."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+
+
+def heading(page) -> str:
+    return page.locator(".st-key-results_head h3").first.inner_text(timeout=WAIT_MS)
+
+
+def wait_heading(page, pattern: str) -> str:
+    page.locator(".st-key-results_head h3", has_text=re.compile(pattern)).first.wait_for(timeout=WAIT_MS)
+    idle(page)
+    return heading(page)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(1, 1)  # no hover tooltips in the picture
+    idle(page)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=WAIT_MS)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_find_similar_anchors_slider_save_slice_and_reopen_by_url(server, page, catalog_db):
+    red = Catalog(catalog_db).get_datarow("circle/red-1.png")["id"]
+    page.goto(server.url)
+    wait_heading(page, r"^44 rows$")
+    page.locator(f".st-key-sim_{red} button:visible").first.click()
+    assert wait_heading(page, r"similar rows") == "2 similar rows with a score in 0.85–1.00"
+    panel = page.locator(".st-key-anchors_panel")
+    panel.wait_for()
+    assert panel.locator("img").count() == 1
+
+    # widen the score range with the keyboard on the lower thumb: 0.85 -> 0.75
+    thumb = page.locator(".st-key-w_range input[type='range']").first
+    thumb.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    text = wait_heading(page, r"0\.75–1\.00")
+    wide = int(text.split()[0])
+    assert wide > 2
+    assert "min=0.75" in page.url
+    shot(page, "catalog")
+
+    page.get_by_role("button", name="Save search as slice").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name", exact=True).fill("red-circles")
+    dialog.get_by_label("Description", exact=True).fill("Red circles and their look-alikes")
+    dialog.get_by_role("button", name="Save slice").click()
+    page.wait_for_url(re.compile(r"slice=red-circles"), timeout=WAIT_MS)
+    assert Catalog(catalog_db).get_slice("red-circles").query["min_score"] == pytest.approx(0.75)
+
+    # a colleague opens the shared address
+    other = page.context.new_page()
+    other.goto(f"{server.url}/?slice=red-circles")
+    assert wait_heading(other, r"similar rows") == text
+    other.locator(".st-key-anchors_panel img").first.wait_for()
+    other.close()
+
+    Catalog(catalog_db).save_slice("cooking-texts", where={"topic": "cooking"},
+                                   description="Every text about cooking (a filter slice)")
+    page.goto(f"{server.url}/slices")
+    page.get_by_text("cooking-texts", exact=True).first.wait_for()
+    page.get_by_text("red-circles", exact=True).first.wait_for()
+    page.get_by_text(f"{wide} rows").first.wait_for()
+    shot(page, "slices")
+
+
+def test_label_by_similarity_review_apply_then_export(server, page):
+    page.goto(f"{server.url}/labeling")
+    page.get_by_role("button", name="Suggest labels").click()
+    page.get_by_text(re.compile(r"^Review \d+ rows")).first.wait_for()
+    page.locator("[class*='st-key-lbs_row_'] img").first.wait_for()
+    shot(page, "labeling")
+    apply = page.get_by_role("button", name=re.compile(r"^Apply to \d+ rows"))
+    apply.click()
+    page.get_by_text(re.compile(r"labels saved as reviewed")).first.wait_for()
+    idle(page)
+    with page.expect_download(timeout=WAIT_MS) as dl:
+        page.get_by_role("button", name="Labels CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+    reviewed = [r for r in rows if r["source"] == "similarity" and r["reviewed"] == "true"]
+    assert reviewed, "applied suggestions are exported as reviewed similarity labels"
+
+
+def test_ndjson_upload_with_a_bad_line_shows_the_line(server, page, catalog_db, tmp_path):
+    bad = tmp_path / "vectors.ndjson"
+    bad.write_bytes(bad_ndjson(Catalog(catalog_db)))
+    page.goto(f"{server.url}/embeddings")
+    page.get_by_text("Import vectors", exact=True).first.wait_for()
+    shot(page, "embeddings")
+    page.locator(".st-key-emb_import input[type='file']").set_input_files(str(bad))
+    page.get_by_text("vectors.ndjson").first.wait_for()
+    idle(page)
+    page.get_by_role("button", name="Import vectors").click()
+    report = page.locator(".st-key-emb_import [data-testid='stCode']").first
+    report.wait_for()
+    assert "line 2:" in report.inner_text()
+    assert "nothing was imported" in page.locator(".st-key-emb_import [data-testid='stAlert']").first.inner_text()
+    assert Catalog(catalog_db).get_embedding("shapes").get_imported_vector_count() == 44
