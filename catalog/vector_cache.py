@@ -1,7 +1,7 @@
 """Derived, rebuildable copies of an embedding's vectors beside the DuckDB file.
 
 For each embedding the cache holds the L2-normalised float32 matrix (memory-mapped) and the row ids
-in the same order, under ``<db>.cache/<embedding id>-v<version>``. The embedding's ``version`` is
+in the same order (ascending row id, so a position lookup is a binary search), under ``<db>.cache/<embedding id>-v<version>``. The embedding's ``version`` is
 bumped in the same transaction as every change to its vectors, so a cache whose version differs is
 stale and is rebuilt; nothing here must be kept.
 """
@@ -15,11 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CatalogError
 from .scoring import normalize
 from .store import scalar
 
 _lock = threading.Lock()
 _memo: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
+_uuid_memo: dict[tuple[str, str, int], np.ndarray] = {}
+_key_memo: dict[tuple[str, str, int], "KeyTable"] = {}
+_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
 
 
 def _folder(store, embedding_id: str, version: int) -> Path:
@@ -29,8 +33,9 @@ def _folder(store, embedding_id: str, version: int) -> Path:
 def invalidate(store, embedding_id: str) -> None:
     """Drop every cached copy of an embedding (they are rebuilt on demand)."""
     with _lock:
-        for key in [k for k in _memo if k[0] == str(store.path) and k[1] == embedding_id]:
-            del _memo[key]
+        for memo in (_memo, _uuid_memo, _key_memo):
+            for key in [k for k in memo if k[0] == str(store.path) and k[1] == embedding_id]:
+                del memo[key]
     if store.cache_dir.exists():
         for p in store.cache_dir.glob(f"{embedding_id}-v*"):
             shutil.rmtree(p, ignore_errors=True)
@@ -40,28 +45,143 @@ def _build(catalog, emb, folder: Path) -> None:
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with catalog.store.connect() as con:
+    with catalog.store.transaction() as con:  # one snapshot: the version and the vectors agree
+        if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
         n = scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [emb.id])
         ids = np.empty(n, dtype="U36")
         mat = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, emb.dims))
-        reader = con.execute(
-            "SELECT CAST(row_id AS VARCHAR) AS row_id, vector FROM vectors WHERE embedding_id = ? ORDER BY row_id",
-            [emb.id],
+        reader = con.sql(
+            "SELECT CAST(v.row_id AS VARCHAR) AS row_id, v.vector, coalesce(d.global_key, '') AS global_key "
+            "FROM vectors v LEFT JOIN datarows d ON d.id = v.row_id WHERE v.embedding_id = ? ORDER BY v.row_id",
+            params=[emb.id],
         ).to_arrow_reader(100_000)
         pos = 0
+        keys: list[str] = []
         for batch in reader:
             k = batch.num_rows
             ids[pos:pos + k] = batch.column(0).to_numpy(zero_copy_only=False)
+            keys.extend(batch.column(2).to_pylist())
             flat = batch.column(1).flatten().to_numpy()
             mat[pos:pos + k] = normalize(flat.reshape(k, emb.dims))
             pos += k
         mat.flush()
         del mat
+    if n > 1 and not bool(np.all(ids[:-1] < ids[1:])):  # keep the documented row-id order
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        keys = [keys[i] for i in order]
+        mat = np.load(tmp / "vectors.npy", mmap_mode="r+")
+        mat[:] = mat[order]
+        mat.flush()
+        del mat
     np.save(tmp / "ids.npy", ids)
+    np.save(tmp / "uuids.npy", uuid_bytes(ids))
+    KeyTable.from_keys(keys).save(tmp)
     try:
         os.replace(tmp, folder)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def uuid_bytes(ids: np.ndarray) -> np.ndarray:
+    """Canonical UUID strings (``U36``) as an ``(n, 16)`` uint8 array of their bytes."""
+    if len(ids) == 0:
+        return np.empty((0, 16), dtype=np.uint8)
+    codes = np.ascontiguousarray(ids, dtype="U36").view(np.uint32).reshape(len(ids), 36)[:, _HEX_POSITIONS]
+    nibbles = np.where(codes >= 97, codes - 87, np.where(codes >= 65, codes - 55, codes - 48)).astype(np.uint8)
+    return np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+
+
+def load_uuids(catalog, emb) -> np.ndarray:
+    """The cache's row ids as ``(n, 16)`` UUID bytes (same order as :func:`load`), for fast joins."""
+    ids, _ = load(catalog, emb)
+    key = (str(catalog.store.path), emb.id, emb.version)
+    with _lock:
+        hit = _uuid_memo.get(key)
+        if hit is not None and len(hit) == len(ids):
+            return hit
+        path = _folder(catalog.store, emb.id, emb.version) / "uuids.npy"
+        try:
+            arr = np.load(path)
+        except (OSError, ValueError):
+            arr = None
+        if arr is None or arr.shape != (len(ids), 16):
+            arr = uuid_bytes(ids)
+            tmp = path.with_name(f"uuids.tmp{os.getpid()}-{threading.get_ident()}.npy")
+            try:
+                np.save(tmp, arr)
+                os.replace(tmp, path)
+            except OSError:  # a read-only or vanished cache folder: keep it in memory only
+                pass
+        for old in [k for k in _uuid_memo if k[:2] == key[:2]]:
+            del _uuid_memo[old]
+        _uuid_memo[key] = arr
+        return arr
+
+
+class KeyTable:
+    """The global_key of every cached row (same order), stored compactly as UTF-8 bytes + offsets."""
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray):
+        self.data, self.offsets = data, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def get(self, positions) -> list[str]:
+        buf, off = self.data, self.offsets
+        return [bytes(buf[off[p]:off[p + 1]]).decode("utf-8") for p in np.asarray(positions, dtype=np.int64)]
+
+    @classmethod
+    def from_keys(cls, keys: list[str]) -> "KeyTable":
+        encoded = [k.encode("utf-8") for k in keys]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets)
+
+    def save(self, folder: Path) -> None:
+        tag = f"tmp{os.getpid()}-{threading.get_ident()}"
+        np.save(folder / f"keys.{tag}.npy", self.data)
+        np.save(folder / f"key_offsets.{tag}.npy", self.offsets)
+        os.replace(folder / f"keys.{tag}.npy", folder / "keys.npy")
+        os.replace(folder / f"key_offsets.{tag}.npy", folder / "key_offsets.npy")
+
+
+def load_keys(catalog, emb) -> KeyTable:
+    """Global keys of the cached rows (a row's key never changes while the row exists)."""
+    ids, _ = load(catalog, emb)
+    key = (str(catalog.store.path), emb.id, emb.version)
+    with _lock:
+        hit = _key_memo.get(key)
+        if hit is not None:
+            return hit
+        folder = _folder(catalog.store, emb.id, emb.version)
+        try:
+            table = KeyTable(np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "key_offsets.npy"))
+        except (OSError, ValueError):
+            table = None
+        if table is None or len(table) != len(ids):
+            import pyarrow as pa
+
+            with catalog.store.connect() as con:
+                con.register("cached_ids", pa.table({"i": np.arange(len(ids)), "id": pa.array(ids.tolist(), pa.string())}))
+                try:
+                    rows = con.execute(
+                        "SELECT coalesce(d.global_key, '') FROM cached_ids c LEFT JOIN datarows d "
+                        "ON d.id = CAST(c.id AS UUID) ORDER BY c.i").fetchall()
+                finally:
+                    con.unregister("cached_ids")
+            table = KeyTable.from_keys([r[0] for r in rows])
+            try:
+                table.save(folder)
+            except OSError:
+                pass
+        for old in [k for k in _key_memo if k[:2] == key[:2]]:
+            del _key_memo[old]
+        _key_memo[key] = table
+        return table
 
 
 def load(catalog, emb) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,123 @@
+"""Exact backend: a full L1 scan of the memory-mapped, normalised vector cache.
+
+faiss parallelises its distance kernels over queries, not over rows, so one query would use one
+core; the scan therefore splits the rows into one contiguous part per thread (faiss releases the
+GIL). Several query vectors (``aggregate="max"``) are scored block by block, so the data is read
+from memory once whatever the number of anchors.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import faiss
+import numpy as np
+
+from .. import vector_cache
+from ..scoring import scale, score_from_l1
+from .base import Backend, Matches, Query, in_range, range_thresholds
+
+_BLOCK_ROWS_ONE = 65_536       # rows per kernel call for a single query
+_CACHE_BYTES = 1 << 20         # block size for several queries: stays in the core's cache
+_QUERY_GROUP = 8               # faiss switches to its own threads above 10 queries; stay below
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def threads() -> int:
+    """Threads used for one scan: ``$CATALOG_SEARCH_THREADS``, else the number of cores."""
+    env = os.environ.get("CATALOG_SEARCH_THREADS")
+    if env and env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, os.cpu_count() or 1)
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size != n:
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="l1scan")
+        _pool_size = n
+    return _pool
+
+
+def _scan_part(mat, queries, out, start, stop):
+    nq, dims = queries.shape
+    if nq == 1:
+        for s in range(start, stop, _BLOCK_ROWS_ONE):
+            e = min(stop, s + _BLOCK_ROWS_ONE)
+            out[s:e] = faiss.pairwise_distances(queries, mat[s:e], faiss.METRIC_L1)[0]
+        return
+    block = max(64, _CACHE_BYTES // (4 * dims))
+    for s in range(start, stop, block):
+        e = min(stop, s + block)
+        part = mat[s:e]
+        best = None
+        for g in range(0, nq, _QUERY_GROUP):
+            d = faiss.pairwise_distances(queries[g:g + _QUERY_GROUP], part, faiss.METRIC_L1).min(axis=0)
+            best = d if best is None else np.minimum(best, d, out=best)
+        out[s:e] = best
+
+
+def l1_scan(mat: np.ndarray, queries: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """L1 distance of every row of ``mat`` to the nearest of ``queries`` (float32, one per row)."""
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    n = len(mat)
+    out = np.empty(n, dtype=np.float32)
+    if n == 0:
+        return out
+    t = n_threads or threads()
+    t = max(1, min(t, n // 4096 or 1))
+    if t == 1:
+        _scan_part(mat, queries, out, 0, n)
+        return out
+    bounds = np.linspace(0, n, t + 1).astype(int)
+    futures = [_executor(t).submit(_scan_part, mat, queries, out, int(a), int(b))
+               for a, b in zip(bounds[:-1], bounds[1:])]
+    for f in futures:
+        f.result()
+    return out
+
+
+class ExactBackend(Backend):
+    """Every row is scored; the reference the approximate backend is measured against."""
+
+    name = "exact"
+
+    def __init__(self, catalog, emb):
+        self.emb = emb
+        self.ids, self.matrix = vector_cache.load(catalog, emb)
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def positions(self, row_ids) -> tuple[np.ndarray, list[str]]:
+        """Cache positions of the rows that have a vector, and the ids that have none."""
+        row_ids = [str(r) for r in row_ids]
+        if not row_ids:
+            return np.empty(0, dtype=np.int64), []
+        wanted = np.asarray(row_ids, dtype="U36")
+        pos = np.searchsorted(self.ids, wanted)
+        pos_c = np.minimum(pos, max(len(self.ids) - 1, 0))
+        found = (pos < len(self.ids)) & (self.ids[pos_c] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
+        missing = [r for r, ok in zip(row_ids, found) if not ok]
+        return pos[found].astype(np.int64), missing
+
+    def vectors(self, row_ids):
+        pos, missing = self.positions(row_ids)
+        return np.asarray(self.matrix[pos], dtype=np.float32), missing
+
+    def search(self, query: Query) -> Matches:
+        dims = self.emb.dims
+        dist = l1_scan(self.matrix, query.vectors)
+        lo, hi = range_thresholds(query.min_score, query.max_score, dims)
+        if lo <= 0 and hi >= scale(dims):
+            cand = np.arange(len(dist), dtype=np.int64)
+        else:
+            cand = np.flatnonzero((dist <= hi) & (dist >= lo))
+        scores = score_from_l1(dist[cand], dims)
+        keep = in_range(scores, query.min_score, query.max_score)
+        if not keep.all():
+            cand, scores = cand[keep], scores[keep]
+        return Matches(self.ids, cand, scores, complete=True)

@@ -1,0 +1,232 @@
+"""Benchmark of anchor search: our exact and approximate backends against raw faiss and numpy.
+
+    .venv/bin/python tools/bench_search.py                      # 1M × 512 (builds the catalog once)
+    .venv/bin/python tools/bench_search.py --n 100000 --db /tmp/bench100k.duckdb
+
+The catalog is built once at ``--db`` (default ``/tmp/bench_search_<n>x<dims>.duckdb``) and reused:
+data rows, a custom embedding ``bench`` and vectors drawn from a mixture of many gaussian clusters
+with per-cluster spread plus 10 % background noise (not trivially clustered). Everything below is
+measured in the same run, side by side, and printed as ratios:
+
+* exact search (range [0.85, 1], total and first page of 50, ``Catalog.search``) vs one raw faiss
+  flat-L1 scan of the same matrix (``faiss.pairwise_distances``, as faiss runs one query) and vs
+  numpy brute force;
+* 20 anchors with ``mean`` vs 1 anchor (and ``max`` for information);
+* approximate backend: p50 latency and recall against exact, for top-100 and for score ranges;
+* peak memory of a search process vs the raw float32 vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from catalog import Catalog  # noqa: E402
+from catalog.errors import NotFound  # noqa: E402
+
+CHUNK = 100_000
+
+
+def vectors(n, dims, start, stop, seed=0, clusters=2000):
+    """Rows ``start:stop`` of the dataset (deterministic, generated in pieces)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dims)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    spread = rng.uniform(0.15, 1.2, size=clusters).astype(np.float32)
+    out = np.empty((stop - start, dims), dtype=np.float32)
+    for s in range(start, stop, CHUNK):
+        e = min(stop, s + CHUNK)
+        r = np.random.default_rng([seed, s])
+        which = r.integers(0, clusters, size=e - s)
+        block = centres[which] + (spread[which, None] / np.sqrt(dims)) * r.standard_normal((e - s, dims), dtype=np.float32)
+        noise = r.random(e - s) < 0.10
+        block[noise] = r.standard_normal((int(noise.sum()), dims), dtype=np.float32)
+        out[s - start:e - start] = block
+    return out
+
+
+def build(cat, db, n, dims):
+    try:
+        emb = cat.get_embedding("bench")
+        if emb.get_imported_vector_count() == n and emb.dims == dims:
+            return emb
+        raise SystemExit(f"{db} holds a different benchmark; pass another --db")
+    except NotFound:
+        pass
+    t0 = time.perf_counter()
+    records = Path(str(db) + ".rows.ndjson")
+    with open(records, "w") as fh:
+        for i in range(n):
+            fh.write(f'{{"global_key": "r{i:07d}", "text": "row {i}", "metadata": {{"part": {i % 10}}}}}\n')
+    cat.import_datarows([records])
+    records.unlink()
+    emb = cat.create_embedding("bench", dims)
+    for s in range(0, n, CHUNK):
+        e = min(n, s + CHUNK)
+        emb.import_vectors([f"r{i:07d}" for i in range(s, e)], vectors(n, dims, s, e))
+        print(f"  imported {e}/{n} vectors", file=sys.stderr)
+    print(f"built catalog in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return emb.refresh()
+
+
+def timed(fn, repeat):
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def memory_child(db, anchors_json, backend):
+    """Run in a fresh process: searches only, then report peak RSS (MiB)."""
+    cat = Catalog(db)
+    anchors = json.loads(anchors_json)
+    for a in anchors:
+        cat.search("bench", anchors=[a], backend=backend)
+        cat.search("bench", anchors=[a], min_score=0.0, limit=100, backend=backend)
+    cat.search("bench", anchors=anchors[:20], aggregate="max", backend=backend)
+    print(json.dumps({"peak_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's before exec)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dims", type=int, default=512)
+    ap.add_argument("--db", help="catalog to build once and reuse (default /tmp/bench_search_<n>x<dims>.duckdb)")
+    ap.add_argument("--queries", type=int, default=20, help="anchors per measurement")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory-child", nargs=2, metavar=("ANCHORS_JSON", "BACKEND"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    db = args.db or f"/tmp/bench_search_{args.n}x{args.dims}.duckdb"
+    if args.memory_child:
+        memory_child(db, *args.memory_child)
+        return 0
+
+    import faiss
+
+    from catalog import vector_cache
+    from catalog.scoring import score_from_l1
+    from catalog.search.exact import threads
+
+    cat = Catalog(db)
+    emb = build(cat, db, args.n, args.dims)
+    t0 = time.perf_counter()
+    ids, mat = vector_cache.load(cat, emb)
+    cache_s = time.perf_counter() - t0
+    n, dims = mat.shape
+    _ = float(np.asarray(mat[::97]).sum())  # page the matrix in (as a warm dashboard would have)
+    key_of = {}
+    rng = np.random.default_rng(42)
+    picks = np.sort(rng.choice(n, size=args.queries + 20, replace=False))
+    anchors = [f"r{int(i):07d}" for i in picks]
+    anchor_ids = cat.resolve_row_ids(anchors)
+    pos = np.searchsorted(ids, np.asarray(anchor_ids, dtype="U36"))
+    key_of.update(zip(anchor_ids, anchors))
+    anchors = anchor_ids  # anchors by row id, as the dashboard's "find similar" passes them
+    q_vecs = np.asarray(mat[pos], dtype=np.float32)
+    raw_mib = n * dims * 4 / 2**20
+    rows = []
+
+    def row(name, seconds, baseline=None, note=""):
+        ratio = f"{seconds / baseline:.2f}×" if baseline else ""
+        rows.append((name, seconds * 1000, ratio, note))
+
+    print(f"{n} × {dims} float32 ({raw_mib:.0f} MiB), {threads()} scan threads, cache load {cache_s:.1f} s",
+          file=sys.stderr)
+    # -- exact: ours vs raw faiss vs numpy ---------------------------------------------------------
+    faiss_s = statistics.median(
+        timed(lambda q=q: faiss.pairwise_distances(q[None], mat, faiss.METRIC_L1), 1)[0] for q in q_vecs[:args.queries])
+    ours_s = statistics.median(
+        timed(lambda a=a: cat.search("bench", anchors=[a], backend="exact"), 1)[0] for a in anchors[:args.queries])
+
+    def numpy_scan(q):
+        out = np.empty(n, dtype=np.float32)
+        for s in range(0, n, 65_536):
+            out[s:s + 65_536] = np.abs(mat[s:s + 65_536] - q).sum(axis=1)
+        return score_from_l1(out, dims)
+
+    numpy_s = statistics.median(timed(lambda q=q: numpy_scan(q), 1)[0] for q in q_vecs[:3])
+    row("raw faiss flat-L1 scan (1 query)", faiss_s, faiss_s, "baseline")
+    row("numpy brute force", numpy_s, faiss_s)
+    row("ours exact, [0.85,1], total + page of 50", ours_s, faiss_s, f"numpy/ours = {numpy_s / ours_s:.1f}×")
+    mean20, _ = timed(lambda: cat.search("bench", anchors=anchors[:20], backend="exact"), args.repeat)
+    row("ours exact, 20 anchors mean", mean20, ours_s, "vs 1 anchor")
+    max20, _ = timed(lambda: cat.search("bench", anchors=anchors[:20], aggregate="max", backend="exact"), 1)
+    row("ours exact, 20 anchors max (one pass)", max20, faiss_s, "vs 1 raw scan")
+    wide, res = timed(lambda: cat.search("bench", anchors=[anchors[0]], min_score=0.0, limit=100, backend="exact"), args.repeat)
+    row("ours exact, [0,1] top-100 (all rows match)", wide, faiss_s)
+    filt, _ = timed(lambda: cat.search("bench", anchors=[anchors[0]], min_score=0.5, where={"part": {"$lt": 5}},
+                                       backend="exact"), args.repeat)
+    row("ours exact, [0.5,1] + metadata filter", filt, faiss_s, "where part < 5")
+    # -- approximate ------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    info = cat.search_index_info("bench") or cat.build_search_index("bench")
+    build_s = time.perf_counter() - t0
+    cat.search("bench", anchors=[anchors[0]], backend="approximate")  # load (mmap) the index
+    lat_top, lat_rng, rec_top, rec_rng, sizes = [], [], [], [], []
+    for a in anchors[20:20 + args.queries]:
+        exact = cat.search("bench", anchors=[a], min_score=0.0, limit=100, backend="exact")
+        t, approx = timed(lambda a=a: cat.search("bench", anchors=[a], min_score=0.0, limit=100, backend="approximate"), 1)
+        lat_top.append(t)
+        rec_top.append(len({h.id for h in exact.results} & {h.id for h in approx.results}) / len(exact.results))
+        for k in (30, 99):  # ranges holding about 30 and 100 rows
+            lo = exact.results[k].score
+            want = set(cat.search_row_ids("bench", anchors=[a], min_score=lo, backend="exact"))
+            t, got = timed(lambda a=a, lo=lo: cat.search("bench", anchors=[a], min_score=lo, limit=None,
+                                                         backend="approximate"), 1)
+            lat_rng.append(t)
+            sizes.append(len(want))
+            rec_rng.append(len(want & {h.id for h in got.results}) / len(want))
+    row("approximate top-100, p50", statistics.median(lat_top), faiss_s,
+        f"recall@100 {np.mean(rec_top):.4f} (min {min(rec_top):.2f})")
+    row("approximate score range, p50", statistics.median(lat_rng), faiss_s,
+        f"range recall {np.mean(rec_rng):.4f} (min {min(rec_rng):.2f}), ~{int(np.median(sizes))} rows")
+    dflt, r = timed(lambda: cat.search("bench", anchors=[anchors[21]]), args.repeat)
+    row("auto backend, default [0.85,1]", dflt, faiss_s, f"answered by {r.backend}")
+    # -- memory -----------------------------------------------------------------------------------
+    mem = {}
+    for backend in ("exact", "approximate"):
+        out = subprocess.run([sys.executable, __file__, "--n", str(args.n), "--dims", str(args.dims), "--db", db,
+                              "--memory-child", json.dumps(anchors[:20]), backend],
+                             capture_output=True, text=True, check=True)
+        mem[backend] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+
+    print(f"\n{n} × {dims}, {threads()} threads; index: {info['nlist']} lists, nprobe {info['nprobe']}, "
+          f"calibrated recall@100 {info['recall_at_100']}, built in {info.get('build_seconds', build_s)} s; "
+          f"cache build/load {cache_s:.1f} s\n")
+    print("| measurement | median ms | ratio | note |")
+    print("|---|---:|---:|---|")
+    for name, ms, ratio, note in rows:
+        print(f"| {name} | {ms:.1f} | {ratio} | {note} |")
+    for backend, mib in mem.items():
+        print(f"| peak RSS, {backend} search process | {mib:.0f} MiB | {mib / raw_mib:.2f}× | "
+              f"raw float32 vectors {raw_mib:.0f} MiB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
