@@ -89,9 +89,18 @@ _V2 = [  # labeling batches ("send to annotate"): rows frozen at creation, uniqu
         PRIMARY KEY (project, row_id))""",
 ]
 
+_V3 = [  # vector imports stage their rows under a private id, committed chunk by chunk, then swap
+    """CREATE TABLE import_staging (
+        staging_id UUID PRIMARY KEY,
+        embedding_id UUID NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
+    (3, _V3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -5,8 +5,10 @@ A file is read in three phases so that nothing is written unless every line is v
 1. parse (no lock held): each line is checked and its vector written to a scratch file; memory
    stays flat in the file size;
 2. resolve (a short read): ids are matched against data-row ids and global keys;
-3. write (one transaction): old vectors of those rows are replaced and the embedding's version is
-   bumped, so derived caches rebuild. A kill at any point leaves the catalog as it was.
+3. write: the vectors are staged under a private id in chunk-sized transactions (bounded memory),
+   then one short transaction replaces the old vectors of those rows, makes the staged ones the
+   embedding's and bumps its version, so derived caches rebuild. A kill at any point leaves the
+   catalog as it was (staged rows of a killed import are invisible and removed by the next import).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from .errors import CatalogError, ValidationError
 from .store import one
 
 CHUNK = 50_000
+WRITE_MEMORY_LIMIT = "512MB"
 PARSE_BLOCK = 8_192
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-WRITE_MEMORY_LIMIT = "1GB"
 MAX_REPORTED = 20
 
 
@@ -93,10 +95,13 @@ class _Scratch:
             self.fh.flush()
         if self.n == 0:
             return
-        mm = np.memmap(self.fh.name, dtype=np.float32, mode="r", shape=(self.n, self.dims))
-        for start in range(0, self.n, size):
-            yield start, np.asarray(mm[start:start + size])
-        del mm
+        with open(self.fh.name, "rb") as fh:  # plain reads: a memmap would keep every page resident
+            for start in range(0, self.n, size):
+                count = min(size, self.n - start)
+                block = np.fromfile(fh, dtype=np.float32, count=count * self.dims)
+                if block.size != count * self.dims:
+                    raise CatalogError("the import's scratch file was truncated (disk full?); nothing was imported")
+                yield start, block.reshape(count, self.dims)
 
     def close(self):
         self.fh.close()
@@ -228,13 +233,10 @@ def _parse_lines(fh, dims: int, scratch: _Scratch, errors: _Errors, progress=Non
 
 
 def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array | None:
-    """Row ids for the keys (id or global_key), in order; unknown and repeated ids are errors."""
-    seen: dict[str, int] = {}
-    for line, key in keys:
-        if key in seen:
-            errors.add(line, f"id {key!r} appears twice in the file (first on line {seen[key]})")
-        else:
-            seen[key] = line
+    """Row ids for the keys (id or global_key), in order; unknown and repeated ids are errors.
+
+    Matching and duplicate detection run in DuckDB over Arrow arrays, so no per-line Python
+    objects are built for large files."""
     if not keys:
         return None
     tbl = pa.table({
@@ -245,62 +247,116 @@ def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array 
     with catalog.store.connect() as con:
         con.register("import_keys", tbl)
         try:
-            rows = con.execute(
+            con.execute(
                 """
-                SELECT s.pos, s.line, s.k, CAST(coalesce(g.id, i.id) AS VARCHAR) AS row_id
-                FROM import_keys s
-                LEFT JOIN datarows g ON g.global_key = s.k
-                LEFT JOIN datarows i ON i.id = TRY_CAST(s.k AS UUID)
-                ORDER BY s.pos
+                CREATE OR REPLACE TEMP TABLE import_resolved AS
+                WITH m AS (
+                    SELECT s.pos, s.line, s.k, coalesce(g.id, i.id) AS rid FROM import_keys s
+                    LEFT JOIN datarows g ON g.global_key = s.k
+                    LEFT JOIN datarows i ON i.id = TRY_CAST(s.k AS UUID))
+                SELECT pos, line, k, CAST(rid AS VARCHAR) AS rid,
+                       min(line) OVER (PARTITION BY k) AS first_key_line,
+                       CASE WHEN rid IS NULL THEN NULL ELSE min(line) OVER (PARTITION BY rid) END AS first_row_line
+                FROM m
+                """
+            )
+            problems = con.execute(
+                """
+                SELECT line, k, rid, first_key_line, first_row_line FROM import_resolved
+                WHERE rid IS NULL OR first_key_line < line OR first_row_line < line
+                ORDER BY line LIMIT 1000
                 """
             ).fetchall()
+            total = con.execute(
+                "SELECT count(*) FROM import_resolved WHERE rid IS NULL OR first_key_line < line OR first_row_line < line"
+            ).fetchall()[0][0]
+            row_ids = con.sql("SELECT rid FROM import_resolved ORDER BY pos").to_arrow_table().column(0).combine_chunks()
+            con.execute("DROP TABLE import_resolved")
         finally:
             con.unregister("import_keys")
-    row_ids = []
-    first_line: dict[str, int] = {}
-    for pos, line, key, row_id in rows:
-        if row_id is None:
+    for line, key, rid, first_key, first_row in problems:
+        if first_key < line:
+            errors.add(line, f"id {key!r} appears twice in the file (first on line {first_key})")
+        elif rid is None:
             errors.add(line, f"id {key!r} matches no data row (neither an id nor a global_key)")
-        elif row_id in first_line and seen.get(key) == line:
-            errors.add(line, f"id {key!r} is the same data row as line {first_line[row_id]}")
         else:
-            first_line.setdefault(row_id, line)
-        row_ids.append(row_id)
-    return pa.array(row_ids, pa.string())
+            errors.add(line, f"id {key!r} is the same data row as line {first_row}")
+    errors.total += total - len(problems)
+    return row_ids
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _drop_stale_staging(con) -> None:
+    """Remove rows staged by imports that died (killed, crashed) before their final swap."""
+    stale = [sid for sid, pid, old in con.execute(
+        "SELECT CAST(staging_id AS VARCHAR), pid, started_at < now() - INTERVAL 1 DAY FROM import_staging").fetchall()
+        if old or (pid != os.getpid() and not _pid_alive(pid))]
+    for sid in stale:
+        con.execute("DELETE FROM vectors WHERE embedding_id = ?", [sid])
+        con.execute("DELETE FROM import_staging WHERE staging_id = ?", [sid])
 
 
 def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
-    n = 0
+    """Stage the vectors under a private id in chunk-sized transactions (bounded memory), then make
+    them visible in one short transaction.
+
+    Until that last transaction nothing is visible; rows staged by an import that was killed are
+    invisible (no embedding has their id) and are removed by the next import."""
+    import uuid
+
+    staging = str(uuid.uuid4())
     with catalog.store.transaction() as con:
-        # keep the import's own memory bounded: DuckDB writes large transactions to the file instead
-        con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-        if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
-            raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
-        if one(con, "SELECT 1 FROM vectors WHERE embedding_id = ? LIMIT 1", [emb.id]) is not None:
-            con.register("import_ids", pa.table({"row_id": row_ids}))
-            try:  # replace: one pass over the table for the whole file
-                con.execute(
-                    "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN (SELECT CAST(row_id AS UUID) FROM import_ids)",
-                    [emb.id],
-                )
-            finally:
-                con.unregister("import_ids")
-        for start, block in chunks:
-            count = len(block)
-            tbl = pa.table({
-                "row_id": row_ids.slice(start, count),
-                "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), emb.dims),
-            })
-            con.register("import_chunk", tbl)
-            try:
-                con.execute(
-                    "INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
-                    [emb.id],
-                )
-            finally:
-                con.unregister("import_chunk")
-            n += count
-        con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
+        _drop_stale_staging(con)
+        con.execute("INSERT INTO import_staging (staging_id, embedding_id, pid) VALUES (?, ?, ?)",
+                    [staging, emb.id, os.getpid()])
+    n = 0
+    try:
+        with catalog.store.connect() as con:
+            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
+            for start, block in chunks:
+                count = len(block)
+                tbl = pa.table({
+                    "row_id": row_ids.slice(start, count),
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), emb.dims),
+                })
+                con.register("import_chunk", tbl)
+                try:
+                    con.execute("BEGIN TRANSACTION")
+                    con.execute(
+                        "INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
+                        [staging],
+                    )
+                    con.execute("COMMIT")
+                finally:
+                    con.unregister("import_chunk")
+                n += count
+        with catalog.store.transaction() as con:
+            if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
+                raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
+            if one(con, "SELECT 1 FROM vectors WHERE embedding_id = ? LIMIT 1", [emb.id]) is not None:
+                con.execute(  # replace: old vectors of the imported rows go, in one pass
+                    "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN "
+                    "(SELECT row_id FROM vectors WHERE embedding_id = ?)", [emb.id, staging])
+            con.execute("UPDATE vectors SET embedding_id = ? WHERE embedding_id = ?", [emb.id, staging])
+            con.execute("DELETE FROM import_staging WHERE staging_id = ?", [staging])
+            con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
+    except BaseException:
+        try:
+            with catalog.store.transaction() as con:
+                con.execute("DELETE FROM vectors WHERE embedding_id = ?", [staging])
+                con.execute("DELETE FROM import_staging WHERE staging_id = ?", [staging])
+        except Exception:  # noqa: BLE001 - the next import removes it
+            pass
+        raise
     catalog._on_vectors_changed(emb.id)
     return n
 

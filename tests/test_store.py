@@ -124,3 +124,8 @@ def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_pa
             first = one(con, "SELECT v.vector FROM vectors v JOIN datarows d ON d.id = v.row_id WHERE d.global_key = 'k0'")[0]
         assert first == [1.0] * d
     assert killed_mid_way >= 3
+    # rows staged by the killed imports are removed by the next import
+    emb.import_vectors(["k1"], np.full((1, d), 2.0))
+    with Catalog(db_path).store.connect() as con:
+        assert one(con, "SELECT count(*) FROM vectors")[0] == (n if finished else 10)
+        assert one(con, "SELECT count(*) FROM import_staging")[0] == 0
