@@ -1,8 +1,15 @@
 """A local-first embedding catalog: data rows, embeddings, L1 similarity search, slices and labels."""
 
+from .batches import Batch
 from .catalog import Catalog
 from .embeddings import Embedding
 from .errors import AlreadyExists, CatalogBusy, CatalogError, NotFound, ValidationError
+from .labeling import LabelBySimilarityResult
+from .search.query import Hit, SearchResult
+from .slices import Slice
 
-__all__ = ["Catalog", "Embedding", "CatalogError", "CatalogBusy", "NotFound", "AlreadyExists", "ValidationError"]
+__all__ = [
+    "Catalog", "Embedding", "SearchResult", "Hit", "Slice", "Batch", "LabelBySimilarityResult",
+    "CatalogError", "CatalogBusy", "NotFound", "AlreadyExists", "ValidationError",
+]
 __version__ = "0.1.0"
