@@ -23,6 +23,7 @@ _lock = threading.Lock()
 _memo: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
 _uuid_memo: dict[tuple[str, str, int], np.ndarray] = {}
 _key_memo: dict[tuple[str, str, int], "KeyTable"] = {}
+_BATCH_ROWS = 65_536
 _HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
 
 
@@ -49,40 +50,55 @@ def _build(catalog, emb, folder: Path) -> None:
         if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
             shutil.rmtree(tmp, ignore_errors=True)
             raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
-        n = scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [emb.id])
-        ids = np.empty(n, dtype="U36")
+        # Row ids and global keys first (small), then the vectors without any join or sort.
+        head = con.sql(
+            "SELECT CAST(v.row_id AS VARCHAR) AS id, coalesce(d.global_key, '') AS global_key FROM vectors v "
+            "LEFT JOIN datarows d ON d.id = v.row_id WHERE v.embedding_id = ? ORDER BY v.row_id",
+            params=[emb.id]).to_arrow_table()
+        ids = _column_strings(head.column(0))
+        keys = head.column(1).to_pylist()
+        if len(ids) > 1 and not bool(np.all(ids[:-1] < ids[1:])):  # keep the documented row-id order
+            order = np.argsort(ids, kind="stable")
+            ids, keys = ids[order], [keys[i] for i in order]
+        n = len(ids)
         mat = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, emb.dims))
+        for s in range(0, n, _BATCH_ROWS):  # touch the pages in order first: scattered first writes
+            mat[s:s + _BATCH_ROWS] = 0.0     # into a fresh file cost a page fault each
+        # The vectors are read in storage order (sorting 4·dims-byte rows in the database is what
+        # makes an ORDER BY slow) and each batch is written to its row-id position.
         reader = con.sql(
-            "SELECT CAST(v.row_id AS VARCHAR) AS row_id, v.vector, coalesce(d.global_key, '') AS global_key "
-            "FROM vectors v LEFT JOIN datarows d ON d.id = v.row_id WHERE v.embedding_id = ? ORDER BY v.row_id",
+            "SELECT CAST(row_id AS VARCHAR) AS row_id, vector FROM vectors WHERE embedding_id = ?",
             params=[emb.id],
-        ).to_arrow_reader(100_000)
-        pos = 0
-        keys: list[str] = []
+        ).to_arrow_reader(_BATCH_ROWS)
+        filled = 0
         for batch in reader:
             k = batch.num_rows
-            ids[pos:pos + k] = batch.column(0).to_numpy(zero_copy_only=False)
-            keys.extend(batch.column(2).to_pylist())
+            if k == 0:
+                continue
+            pos = np.searchsorted(ids, _column_strings(batch.column(0)))
             flat = batch.column(1).flatten().to_numpy()
-            mat[pos:pos + k] = normalize(flat.reshape(k, emb.dims))
-            pos += k
-        mat.flush()
-        del mat
-    if n > 1 and not bool(np.all(ids[:-1] < ids[1:])):  # keep the documented row-id order
-        order = np.argsort(ids, kind="stable")
-        ids = ids[order]
-        keys = [keys[i] for i in order]
-        mat = np.load(tmp / "vectors.npy", mmap_mode="r+")
-        mat[:] = mat[order]
+            block = normalize(flat.reshape(k, emb.dims))
+            if np.all(pos[1:] == pos[:-1] + 1):
+                mat[pos[0]:pos[0] + k] = block
+            else:
+                mat[pos] = block
+            filled += k
+        if filled != n:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
         mat.flush()
         del mat
     np.save(tmp / "ids.npy", ids)
-    np.save(tmp / "uuids.npy", uuid_bytes(ids))
     KeyTable.from_keys(keys).save(tmp)
     try:
         os.replace(tmp, folder)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _column_strings(col) -> np.ndarray:
+    """An arrow string column as a ``U36`` numpy array."""
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype="U36")
 
 
 def uuid_bytes(ids: np.ndarray) -> np.ndarray:
