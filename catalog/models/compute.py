@@ -1,0 +1,198 @@
+"""Computing an off-the-shelf embedding for the catalog's rows: batched, resumable, skipping what is unreadable.
+
+Rows of the model's media type that have no vector yet (every such row with ``all=True``) are
+embedded in batches; each chunk of a few batches is written in its own transaction through the
+validated vector import, so an interrupted compute keeps what it finished and the next run resumes
+from there. Unreadable images (missing files, corrupt data, URLs that cannot be fetched within the
+timeout) are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import CatalogError, ValidationError
+from ..store import scalar
+from ..vector_import import import_array
+from .images import Unreadable, open_image
+from .loader import DEFAULT_BATCH, prepare_encoder
+from .torch_env import check_device
+from .registry import get_spec
+
+MAX_BATCH = 4096
+URL_FAILURES_BEFORE_GIVING_UP = 3
+
+
+@dataclass
+class ComputeReport:
+    model: str
+    embedding_id: str
+    device: str
+    computed: int = 0
+    already_had_vectors: int = 0  # rows of the media type left alone (they have a vector; use all=True to redo)
+    skipped_other_media: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (global_key, reason)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "embedding_id": self.embedding_id, "device": self.device,
+                "computed": self.computed, "already_had_vectors": self.already_had_vectors,
+                "skipped_other_media": self.skipped_other_media,
+                "unreadable": [{"global_key": k, "reason": r} for k, r in self.unreadable],
+                "seconds": round(self.seconds, 3)}
+
+
+class _ImageReader:
+    """Opens the images of a batch in a few threads; gives up on URLs once the network looks absent."""
+
+    def __init__(self, size_hint, transform=None):
+        self.size_hint = size_hint
+        self.transform = transform  # per-image work done in the reader threads (color-texture's descriptor)
+        self.url_failures = 0
+        self.pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+
+    def _one(self, row_data):
+        is_url = row_data.startswith(("http://", "https://"))
+        if is_url and self.url_failures >= URL_FAILURES_BEFORE_GIVING_UP:
+            raise Unreadable(f"not fetched: {self.url_failures} URLs in a row could not be fetched (offline?); "
+                             "download the images and import the files instead")
+        try:
+            img = open_image(row_data, self.size_hint)
+        except Unreadable as exc:
+            if is_url and str(exc).startswith("cannot fetch URL within"):
+                self.url_failures += 1
+            raise
+        if is_url:
+            self.url_failures = 0
+        return img if self.transform is None else self.transform(img)
+
+    def read(self, rows):
+        """``(ok_rows, images, unreadable)`` for rows of ``(id, global_key, row_data)``."""
+        def attempt(row):
+            try:
+                return self._one(row[2]), None
+            except Unreadable as exc:
+                return None, str(exc)
+        ok, images, bad = [], [], []
+        for row, (img, reason) in zip(rows, self.pool.map(attempt, rows)):
+            if img is None:
+                bad.append((row[1], reason))
+            else:
+                ok.append(row)
+                images.append(img)
+        return ok, images, bad
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+
+def _check_batch_size(batch_size, default: int) -> int:
+    if batch_size is None:
+        return default
+    try:
+        value = int(batch_size)
+    except (TypeError, ValueError):
+        raise CatalogError(f"--batch-size must be a whole number from 1 to {MAX_BATCH}, not {batch_size!r}") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise CatalogError(f"--batch-size must be from 1 to {MAX_BATCH}, not {value}")
+    return value
+
+
+def _rows_data(cat, ids):
+    tbl = pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array(ids, pa.string())})
+    with cat.store.connect() as con:
+        con.register("compute_ids", tbl)
+        try:
+            return con.execute(
+                "SELECT CAST(d.id AS VARCHAR), d.global_key, d.row_data FROM compute_ids c "
+                "JOIN datarows d ON d.id = CAST(c.id AS UUID) ORDER BY c.pos").fetchall()
+        finally:
+            con.unregister("compute_ids")
+
+
+def _write(cat, emb, ids, vectors) -> int:
+    """One transaction per chunk; rows deleted meanwhile are dropped instead of failing the chunk."""
+    try:
+        return import_array(emb, ids, vectors, allow_builtin=True)
+    except ValidationError:
+        still = {r[0] for r in _rows_data(cat, ids)}
+        keep = [i for i, rid in enumerate(ids) if rid in still]
+        if len(keep) == len(ids):
+            raise
+        if not keep:
+            return 0
+        return import_array(emb, [ids[i] for i in keep], vectors[keep], allow_builtin=True)
+
+
+def _embed_images(encoder, reader, rows, batch, report, advance):
+    """``(row ids, vectors)`` of the readable images among ``rows``, batch by batch."""
+    per_image = reader.transform is not None  # the reader threads already made the vectors
+    out_ids, parts = [], []
+    for b in range(0, len(rows), batch):
+        part, images, bad = reader.read(rows[b:b + batch])
+        report.unreadable.extend(bad)
+        if images:
+            out_ids.extend(r[0] for r in part)
+            parts.append(np.stack(images) if per_image else encoder.encode_images(images, batch))
+        advance(len(rows[b:b + batch]))
+    return out_ids, (np.concatenate(parts) if parts else None)
+
+
+def compute_embeddings(cat, model, all=False, device=None, batch_size=None, progress=None, weights=None,
+                       pretrained=None) -> ComputeReport:
+    started = time.perf_counter()
+    spec = get_spec(model)
+    batch = _check_batch_size(batch_size, DEFAULT_BATCH[spec.family])
+    load = prepare_encoder(spec, device=device, weights=weights, pretrained=pretrained)
+    emb = cat.get_embedding(spec.embedding_id)
+    report = ComputeReport(spec.name, emb.id, check_device(device))
+    missing_only = "" if all else (
+        " AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.embedding_id = ? AND v.row_id = d.id)")
+    params = [spec.media_type] + ([] if all else [emb.id])
+    with cat.store.connect() as con:
+        report.skipped_other_media = scalar(con, "SELECT count(*) FROM datarows WHERE media_type <> ?", [spec.media_type])
+        of_type = scalar(con, "SELECT count(*) FROM datarows WHERE media_type = ?", [spec.media_type])
+        ids = [r[0] for r in con.execute(
+            f"SELECT CAST(d.id AS VARCHAR) FROM datarows d WHERE d.media_type = ?{missing_only} "
+            "ORDER BY d.created_at, d.id", params).fetchall()]
+    report.already_had_vectors = of_type - len(ids)
+    total = len(ids)
+    if progress is not None:
+        progress(0, total)
+    if total == 0:  # nothing to do: the model is not even loaded
+        report.seconds = time.perf_counter() - started
+        return report
+    encoder = load()
+    report.device = getattr(encoder, "device", "cpu")
+    chunk = min(max(batch * 8, 256), 4096)
+    reader = (_ImageReader(getattr(encoder, "size_hint", None), getattr(encoder, "describe_one", None))
+              if spec.media_type == "image" else None)
+    done = 0
+
+    def advance(n):
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    try:
+        for start in range(0, total, chunk):
+            rows = _rows_data(cat, ids[start:start + chunk])
+            if reader is None:  # texts: one library call per chunk, which sorts them by length into batches
+                out_ids, vectors = [r[0] for r in rows], encoder.encode_texts([r[2] for r in rows], batch)
+                advance(len(rows))
+            else:
+                out_ids, vectors = _embed_images(encoder, reader, rows, batch, report, advance)
+            if out_ids:
+                report.computed += _write(cat, emb, out_ids, vectors)
+    finally:
+        if reader is not None:
+            reader.close()
+    report.seconds = time.perf_counter() - started
+    return report
