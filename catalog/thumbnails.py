@@ -3,14 +3,19 @@
 A thumbnail is a small JPEG under ``<db>.cache/thumbs/``, named after the source path, its size on
 disk, its modification time and the thumbnail size, so an edited image gets a new one. The folder is
 derived data: deleting it only costs the time to make the thumbnails again.
+
+:func:`data_uri` serves a thumbnail as a ``data:image/jpeg;base64,...`` address from a small in-process
+cache (a thumbnail's file name changes whenever its source changes, so a cached entry never goes stale).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +23,10 @@ from PIL import Image, ImageOps
 
 THUMB_SIZE = 256
 _QUALITY = 82
+_URI_BUDGET = 64 * 1024 * 1024  # bytes of base64 text kept in memory (about 5,000 photo thumbnails)
+_uris: OrderedDict[str, str] = OrderedDict()
+_uri_bytes = 0
+_uri_lock = threading.Lock()
 
 
 def thumbs_dir(catalog) -> Path:
@@ -88,6 +97,34 @@ def thumbnails(catalog, rows, size: int = THUMB_SIZE, workers: int = 4) -> dict[
     return out
 
 
+def data_uri(path: Path | str) -> str | None:
+    """The thumbnail file at ``path`` as a ``data:`` address (read once, then kept in memory); None if unreadable."""
+    global _uri_bytes
+    key = str(path)
+    with _uri_lock:
+        got = _uris.get(key)
+        if got is not None:
+            _uris.move_to_end(key)
+            return got
+    try:
+        data = Path(key).read_bytes()
+    except OSError:
+        return None
+    uri = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    with _uri_lock:
+        if key not in _uris:
+            _uris[key] = uri
+            _uri_bytes += len(uri)
+            while _uri_bytes > _URI_BUDGET and len(_uris) > 1:
+                _, old = _uris.popitem(last=False)
+                _uri_bytes -= len(old)
+    return uri
+
+
 def clear(catalog) -> None:
     """Delete every cached thumbnail (they are made again on demand)."""
+    global _uri_bytes
     shutil.rmtree(thumbs_dir(catalog), ignore_errors=True)
+    with _uri_lock:
+        _uris.clear()
+        _uri_bytes = 0

@@ -19,6 +19,7 @@ def _similar_to_selection() -> None:
     ids = selection.ids()
     search_state.update(anchors=ids, negatives=[], text=None, image=None, image_name=None, slice=None)
     st.session_state.pop("_slice_base", None)
+    st.rerun(scope="app")  # the toolbar runs in the results fragment; the query is the whole page's
 
 
 def _add_anchors(negative: bool) -> None:
@@ -31,6 +32,13 @@ def _add_anchors(negative: bool) -> None:
         search_state.update(anchors=list(dict.fromkeys(s.anchors + ids)),
                             negatives=[a for a in s.negatives if a not in set(ids)])
     selection.clear()
+    st.rerun(scope="app")
+
+
+def _open(name: str, *args) -> None:
+    """Open a dialog (drawn by the full page run, outside the results fragment)."""
+    open_dialog(name, *args)
+    st.rerun(scope="app")
 
 
 def _select_all(cat) -> None:
@@ -168,11 +176,11 @@ def toolbar(cat, s, total: int) -> None:
         st.button("Add as negative", key="act_add_negative", icon=":material/remove_circle:", disabled=none,
                   on_click=_add_anchors, args=(True,))
         st.button("Save as slice", key="act_slice_sel", icon=":material/bookmark_add:", disabled=none,
-                  on_click=open_dialog, args=("catalog:slice", "selection"))
+                  on_click=_open, args=("catalog:slice", "selection"))
         st.button("Send to batch", key="act_batch", icon=":material/send:", disabled=none or not has(cat, "create_batch"),
-                  on_click=open_dialog, args=("catalog:batch",))
+                  on_click=_open, args=("catalog:batch",))
         st.button("Set metadata", key="act_meta", icon=":material/sell:", disabled=none or not has(cat, "set_metadata"),
-                  on_click=open_dialog, args=("catalog:metadata",))
+                  on_click=_open, args=("catalog:metadata",))
         if st.button("Label by similarity", key="act_label", icon=":material/auto_awesome:", disabled=none):
             _to_labeling()
             st.switch_page(st.session_state["_pages_by_name"]["labeling"])

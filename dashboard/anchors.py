@@ -8,7 +8,7 @@ import streamlit as st
 
 from catalog import thumbnails
 
-from . import query_panel
+from . import query_panel, results
 from . import state as search_state
 from .common import call
 
@@ -35,11 +35,12 @@ def _clear_text() -> None:
 
 def _chip(cat, row: dict, thumb, negative: bool) -> None:
     with st.container(border=True, width=132, key=f"anchor_{'n' if negative else 'p'}_{row['id']}"):
-        if row["media_type"] == "image" and thumb is not None:
-            st.image(str(thumb), width=110)
+        uri = thumbnails.data_uri(thumb) if row["media_type"] == "image" and thumb is not None else None
+        if uri is not None:
+            st.html(f'<img class="cat-chip-img" src="{uri}" alt="{html.escape(row["global_key"][-60:], quote=True)}">')
         else:
             text = row["row_data"] if row["media_type"] == "text" else row["global_key"]
-            st.markdown(f'<div class="cat-chip">{html.escape(text[:70])}</div>', unsafe_allow_html=True)
+            st.html(f'<div class="cat-chip">{html.escape(text[:70])}</div>')
         st.button("Remove", key=f"rm_{'n' if negative else 'p'}_{row['id']}", icon=":material/close:",
                   type="tertiary", on_click=_remove, args=(row["id"], negative),
                   help=row["global_key"])
@@ -50,7 +51,7 @@ def render(cat, s) -> None:
     if not (s.anchors or s.negatives or s.text or s.image):
         return
     ids = list(dict.fromkeys(s.anchors + s.negatives))
-    rows = call(cat.get_datarows, ids) if ids else []
+    rows = call(results.datarows, cat, ids) if ids else []
     if rows is None:
         return
     by_id = {r["id"]: r for r in rows}

@@ -45,6 +45,8 @@ def _on_embedding() -> None:
 def _on_range() -> None:
     lo, hi = st.session_state["w_range"]
     search_state.update(min_score=round(float(lo), 4), max_score=round(float(hi), 4))
+    # only the results depend on the range: re-run the results fragment, not the sidebar and anchors
+    st.rerun("results")
 
 
 def _on_aggregate() -> None:

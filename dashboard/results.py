@@ -1,7 +1,9 @@
 """Fetching one page of rows for the gallery: a similarity search, a filtered listing or the plain list.
 
 Only the visible page is fetched (``limit``/``offset`` go to the library). The last pages are kept in
-the session for a short time so that ticking a box does not run the search again.
+the session for a short time so that ticking a box does not run the search again, and so are the last
+pages' data rows and labels: moving the score slider usually keeps the best-scoring rows on page 1, so
+only the search runs again, not the row and label look-ups.
 """
 
 from __future__ import annotations
@@ -27,17 +29,42 @@ class Page:
     labels: dict[str, list[str]] = field(default_factory=dict)
 
 
+def _kept(name: str, key, make):
+    """``make()``, kept in the session for a short time under ``key`` (and the catalog generation)."""
+    kept: dict = st.session_state.setdefault(name, {})
+    key = (key, generation())
+    now = time.monotonic()
+    hit = kept.get(key)
+    if hit is not None and now - hit[0] < _KEEP_S:
+        return hit[1]
+    value = make()
+    kept[key] = (now, value)
+    for old in sorted(kept, key=lambda k: kept[k][0])[:-_MAX_KEPT]:
+        del kept[old]
+    return value
+
+
 def _labels(cat, ids: list[str]) -> dict[str, list[str]]:
     if not ids or not callable(getattr(cat, "get_labels", None)):
         return {}
-    got = cat.get_labels(ids) or {}
-    return {rid: [lab["label"] if isinstance(lab, dict) else str(lab) for lab in labs] for rid, labs in got.items()}
+
+    def make():
+        got = cat.get_labels(ids) or {}
+        return {rid: [lab["label"] if isinstance(lab, dict) else str(lab) for lab in labs] for rid, labs in got.items()}
+    return _kept("_page_labels", (str(cat.path), tuple(ids)), make)
+
+
+def datarows(cat, ids: list[str]) -> list[dict]:
+    """``cat.get_datarows(ids)``, answered from the session for a few seconds when asked again."""
+    if not ids:
+        return []
+    return _kept("_page_rows", (str(cat.path), tuple(ids)), lambda: cat.get_datarows(ids))
 
 
 def _rows_for(cat, hits) -> list[dict]:
     """Data rows for search hits, in hit order, with their score."""
     ids = [h.id for h in hits]
-    by_id = {r["id"]: r for r in cat.get_datarows(ids)} if ids else {}
+    by_id = {r["id"]: r for r in datarows(cat, ids)}
     out = []
     for h in hits:
         row = dict(by_id[h.id])

@@ -33,17 +33,9 @@ def clear() -> None:
     put([])
 
 
-def _toggle(row_id: str) -> None:
-    store = _store()
-    if st.session_state.get(f"sel_{row_id}"):
-        store[row_id] = None
+def set(row_id: str, on: bool) -> None:  # noqa: A001 - selection.set(row, on) reads well at call sites
+    """Add ``row_id`` to the selection, or take it out (a card's select box)."""
+    if on:
+        _store()[row_id] = None
     else:
-        store.pop(row_id, None)
-
-
-def checkbox(row_id: str) -> bool:
-    """The card's select box, showing whether the row is in the selection."""
-    key = f"sel_{row_id}"
-    st.session_state[key] = contains(row_id)
-    return st.checkbox("Select", key=key, on_change=_toggle, args=(row_id,), label_visibility="collapsed",
-                       help="Select this row")
+        _store().pop(row_id, None)

@@ -38,8 +38,35 @@ def heading(at) -> str:
     return [s.value for s in at.subheader][0]
 
 
+def gallery(at) -> dict:
+    """What the gallery component was given: ``{"cards": [{"id", "html", "selected"}], "similar": bool}``."""
+    got = [e for e in at.get("bidi_component") if e.proto.component_name == "catalog_gallery"]
+    return json.loads(got[0].proto.json) if got else {"cards": [], "similar": True}
+
+
+def card_html(at) -> list[str]:
+    """The HTML of every card on the page (thumbnail or text, score, key, labels)."""
+    return [c["html"] for c in gallery(at)["cards"]]
+
+
 def card_keys(at) -> list[str]:
-    return [b.key[4:] for b in at.button if b.key and b.key.startswith("sim_")]
+    return [c["id"] for c in gallery(at)["cards"]]
+
+
+def fire(at, event: str, value) -> AppTest:
+    """What the browser sends when a card's control is used: ``toggle`` ({id, on}) or ``similar`` (id)."""
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
+    el = [e for e in at.get("bidi_component") if e.proto.component_name == "catalog_gallery"][0]
+    states = at._tree.get_widget_states()
+    w = states.widgets.add()
+    w.id = _make_trigger_id(el.proto.id, "events")
+    w.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    return at._run(states)
+
+
+def tick(at, row_id: str) -> AppTest:
+    return fire(at, "toggle", {"id": row_id, "on": True})
 
 
 def key_of(cat, ids) -> list[str]:
@@ -52,8 +79,7 @@ def no_errors(at) -> None:
 
 
 def click_similar(at, cat, key: str) -> AppTest:
-    rid = cat.get_datarow(key)["id"]
-    return at.button(key=f"sim_{rid}").click().run()
+    return fire(at, "similar", cat.get_datarow(key)["id"])
 
 
 # -- gallery -----------------------------------------------------------------------------------------------
@@ -62,8 +88,11 @@ def test_gallery_lists_rows_with_thumbnails_and_text_cards(db):
     no_errors(at)
     assert heading(at) == "44 rows"
     assert len(card_keys(at)) == 44
-    assert len(at.image) == 36  # one thumbnail per image row; texts are cards
-    assert any("Knead the bread dough" in m.value for m in at.markdown)
+    cards = card_html(at)
+    assert len(cards) == 44
+    assert sum('<img class="cat-thumb" src="data:image/jpeg;base64,' in c for c in cards) == 36  # texts are cards
+    assert any("Knead the bread dough" in c for c in cards)
+    assert any('class="cat-badge cat-label">circle<' in c for c in cards)  # labels on the cards
     thumbs = list((db.parent / "catalog.duckdb.cache" / "thumbs").rglob("*.jpg"))
     assert len(thumbs) == 36
 
@@ -101,7 +130,7 @@ def test_find_similar_then_slider_then_negative_anchor(db):
     assert sorted(key_of(cat, card_keys(at))) == ["circle/red-0.png", "circle/red-2.png"]
     assert at.query_params["emb"] == ["shapes"] or at.query_params["emb"] == "shapes"
     assert any(b.key and b.key.startswith("rm_p_") for b in at.button)  # the anchors panel
-    scores = [m.value for m in at.markdown if m.value.startswith(":green-badge[")]
+    scores = [c for c in card_html(at) if 'class="cat-badge cat-green"' in c]
     assert len(scores) == 2
 
     at.slider(key="w_range").set_value((0.75, 1.0)).run()
@@ -113,7 +142,7 @@ def test_find_similar_then_slider_then_negative_anchor(db):
 
     # tick a red square and push it away: red squares drop out
     sq = cat.get_datarow("square/red-0.png")["id"]
-    at.checkbox(key=f"sel_{sq}").check().run()
+    tick(at, sq)
     at.button(key="act_add_negative").click().run()
     no_errors(at)
     keys = key_of(cat, card_keys(at))
@@ -125,7 +154,13 @@ def test_similar_to_selection_and_aggregation(db):
     cat = Catalog(db)
     at = app()
     for key in ("circle/red-0.png", "circle/blue-0.png"):
-        at.checkbox(key=f"sel_{cat.get_datarow(key)['id']}").check().run()
+        tick(at, cat.get_datarow(key)["id"])
+    assert any(m.value == "**2 selected**" for m in at.markdown)
+    assert sum(c["selected"] for c in gallery(at)["cards"]) == 2  # the cards show their ticks
+    blue = cat.get_datarow("circle/blue-0.png")["id"]
+    fire(at, "toggle", {"id": blue, "on": False})
+    assert at.session_state["selected"] == {cat.get_datarow("circle/red-0.png")["id"]: None}
+    tick(at, blue)
     at.button(key="act_similar").click().run()
     no_errors(at)
     assert len(at.session_state["search"].anchors) == 2
@@ -359,7 +394,7 @@ def test_send_selection_to_batch_and_set_metadata(db):
     at = app()
     ids = [cat.get_datarow(k)["id"] for k in ("circle/red-0.png", "square/blue-1.png")]
     for rid in ids:
-        at.checkbox(key=f"sel_{rid}").check().run()
+        tick(at, rid)
     at.button(key="act_batch").click().run()
     [t for t in at.text_input if t.label == "Project"][0].set_value("shapes-v1")
     [t for t in at.text_input if t.label == "Batch name"][0].set_value("round-1")
@@ -381,7 +416,7 @@ def test_bad_metadata_line_writes_nothing(db):
     cat = Catalog(db)
     at = app()
     rid = cat.get_datarow("circle/red-0.png")["id"]
-    at.checkbox(key=f"sel_{rid}").check().run()
+    tick(at, rid)
     at.button(key="act_meta").click().run()
     [t for t in at.text_area if t.label.startswith("Fields")][0].set_value("quality=ok\nno equals sign")
     at.button(key="dlg_meta_apply").click().run()

@@ -78,6 +78,7 @@ def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(1, 1)  # no hover tooltips in the picture
     idle(page)
+    page.evaluate("() => { for (const e of document.querySelectorAll('*')) if (e.scrollTop) e.scrollTop = 0; }")
     page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=WAIT_MS)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
@@ -86,7 +87,7 @@ def test_find_similar_anchors_slider_save_slice_and_reopen_by_url(server, page, 
     red = Catalog(catalog_db).get_datarow("circle/red-1.png")["id"]
     page.goto(server.url)
     wait_heading(page, r"^44 rows$")
-    page.locator(f".st-key-sim_{red} button:visible").first.click()
+    page.locator(f"button[data-similar='{red}']").click()
     assert wait_heading(page, r"similar rows") == "2 similar rows with a score in 0.85–1.00"
     panel = page.locator(".st-key-anchors_panel")
     panel.wait_for()
@@ -101,6 +102,16 @@ def test_find_similar_anchors_slider_save_slice_and_reopen_by_url(server, page, 
     wide = int(text.split()[0])
     assert wide > 2
     assert "min=0.75" in page.url
+
+    # tick two result cards: the toolbar counts them and the boxes stay ticked
+    boxes = page.locator(".cat-grid .cat-select")
+    boxes.nth(0).click()
+    page.get_by_text("1 selected", exact=True).wait_for()
+    boxes.nth(1).click()
+    page.get_by_text("2 selected", exact=True).wait_for()
+    idle(page)
+    ticked = page.locator(".cat-grid input[data-select]")
+    assert [ticked.nth(i).is_checked() for i in range(3)] == [True, True, False]
     shot(page, "catalog")
 
     page.get_by_role("button", name="Save search as slice").click()

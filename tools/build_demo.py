@@ -38,8 +38,8 @@ def build(db: Path) -> Catalog:
                                  metadata_file=sample / "digits_metadata.csv")
     step(f"imported {report.imported} data rows ({len(report.skipped)} skipped)")
     if hasattr(cat, "import_labels"):
-        n = cat.import_labels(sample / "digit_labels.csv")
-        step(f"imported {n} digit labels")
+        rep = cat.import_labels(sample / "digit_labels.csv")
+        step(f"imported {rep.labels} digit labels on {rep.rows} rows")
     emb = cat.create_embedding("digits-pixels", 64)
     step(f"imported {emb.import_vectors_from_file(sample / 'digits_pixels.ndjson.gz')} raw-pixel vectors (custom embedding digits-pixels)")
     if hasattr(cat, "compute_embeddings"):
