@@ -1,9 +1,11 @@
 """Benchmark label-by-similarity: speed against baselines, and quality on handwritten digits.
 
 (a) speed: Q query rows against a P-row labeled pool at D dims (default 10k × 100k × 512), end to
-    end through ``Catalog.label_by_similarity`` (vector cache warm), and its neighbour search alone,
-    measured side by side with two baselines on a subset of the queries, extrapolated per query:
-    numpy brute force (|q − pool| summed per query) and a plain faiss ``IndexFlat(METRIC_L1)``.
+    end through ``Catalog.label_by_similarity`` (vector cache warm), and its neighbour search alone
+    (the native kernel of ``catalog.l1_knn`` when built), measured side by side in the same run with
+    the faiss path of ``catalog.l1_knn`` (all queries unless ``--faiss-queries``) and, on a subset
+    of the queries extrapolated per query, a plain faiss ``IndexFlat(METRIC_L1)`` and numpy brute
+    force (|q − pool| summed per query). Prints the load average: the machine may be shared.
 (b) quality: scikit-learn's ``load_digits`` (1797 8×8 images) rendered as PNGs, 10% of the rows
     labeled at random (per seed), the other 90% labeled by similarity; top-label accuracy,
     precision and coverage of the suggestions, for the ``color-texture`` descriptor and for the raw
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog import Catalog  # noqa: E402
 from catalog import vector_cache  # noqa: E402
-from catalog.l1_knn import knn_l1  # noqa: E402
+from catalog import l1_knn  # noqa: E402
 
 
 def log(*a):
@@ -47,7 +49,14 @@ def clustered(n, d, classes, rng):
     return x, y
 
 
-def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, k: int = 10) -> dict:
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, nfaiss: int, k: int = 10) -> dict:
     rng = np.random.default_rng(0)
     n = nq + npool
     x, y = clustered(n, dims, 100, rng)
@@ -72,21 +81,40 @@ def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, k: int =
     t0 = time.perf_counter()
     ids, mat = vector_cache.load(cat, emb)
     cache_s = time.perf_counter() - t0
+    load_before = load_average()
 
     t0 = time.perf_counter()
     res = cat.label_by_similarity("bench", "unlabeled", results=k)
     ours_s = time.perf_counter() - t0
     assert len(res.results) == nq
     acc = float(np.mean([r.labels[0].label == f"class-{y[keys.index(r.global_key)]}" for r in res.results[:500]]))
+    log(f"label_by_similarity {ours_s:.2f} s (kernel: {l1_knn.kernel()})")
 
     pos = {r: i for i, r in enumerate(ids)}
-    pool_rows = np.array([pos[r] for r in cat.resolve_row_ids(keys[nq:nq + 1])])  # noqa: F841 (warm lookup)
     xn = np.asarray(mat)
     order = np.array([pos[r] for r in cat.resolve_row_ids(keys)])
     queries, pool = np.ascontiguousarray(xn[order[:nq]]), np.ascontiguousarray(xn[order[nq:]])
+
+    out = {"queries": nq, "pool": npool, "dims": dims, "k": k, "cache_build_s": cache_s,
+           "label_by_similarity_s": ours_s, "label_by_similarity_kernel": l1_knn.kernel(),
+           "top_label_accuracy_first_500": acc, "threads": l1_knn.threads()}
+    native = l1_knn.native_available()
+    if native:
+        stats = {}
+        t0 = time.perf_counter()
+        d_nat, i_nat = l1_knn.knn_l1_native(queries, pool, k, stats=stats)
+        out["native_s"] = time.perf_counter() - t0
+        out["native_full_compare_share"] = stats["full_compares"] / stats["pairs"]
+        out["native_rescored_per_query"] = stats["rescored"] / nq
+        out["native_avx2"] = stats["avx2"]
+        log(f"native kernel {out['native_s']:.2f} s")
+
+    nf = nq if nfaiss <= 0 else min(nq, nfaiss)
     t0 = time.perf_counter()
-    d_ours, i_ours = knn_l1(queries, pool, k)
-    knn_s = time.perf_counter() - t0
+    d_fa, i_fa = l1_knn.knn_l1_faiss(queries[:nf], pool, k)
+    out["faiss_blocked_s"] = (time.perf_counter() - t0) / nf * nq
+    out["faiss_blocked_queries"] = nf
+    log(f"faiss blocked path {out['faiss_blocked_s']:.2f} s (from {nf} queries)")
 
     sub = queries[:nbase]
     t0 = time.perf_counter()
@@ -94,8 +122,9 @@ def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, k: int =
     for j, q in enumerate(sub):
         dist = np.abs(pool - q).sum(axis=1)
         top = np.argpartition(dist, k)[:k]
-        i_np[j] = top[np.argsort(dist[top], kind="stable")]
-    numpy_s = (time.perf_counter() - t0) / nbase * nq
+        i_np[j] = top[np.lexsort((top, dist[top]))]
+    out["numpy_bruteforce_s"] = (time.perf_counter() - t0) / nbase * nq
+    out["numpy_queries"] = nbase
 
     import faiss
 
@@ -104,17 +133,43 @@ def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, k: int =
     index.add(pool)
     t0 = time.perf_counter()
     _, i_flat = index.search(queries[:nflat], k)
-    flat_s = (time.perf_counter() - t0) / nflat * nq
+    out["faiss_indexflat_s"] = (time.perf_counter() - t0) / nflat * nq
+    out["faiss_indexflat_queries"] = nflat
+    out["load_average_before"], out["load_average_after"] = load_before, load_average()
 
-    same = float(np.mean([set(a) == set(b) for a, b in zip(i_ours[:nbase], i_np)]))
-    same_flat = float(np.mean([set(a) == set(b) for a, b in zip(i_ours[:nflat], i_flat)]))
-    return {"queries": nq, "pool": npool, "dims": dims, "k": k, "cache_build_s": cache_s,
-            "label_by_similarity_s": ours_s, "neighbour_search_s": knn_s,
-            "numpy_bruteforce_s_extrapolated": numpy_s, "numpy_subset_queries": nbase,
-            "faiss_indexflat_s_extrapolated": flat_s, "faiss_subset_queries": nflat,
-            "ratio_numpy_over_ours": numpy_s / knn_s, "ratio_faiss_flat_over_ours": flat_s / knn_s,
-            "same_neighbours_as_numpy": same, "same_neighbours_as_faiss_flat": same_flat,
-            "top_label_accuracy_first_500": acc}
+    ref = out["native_s"] if native else out["faiss_blocked_s"]
+    out["ours_s"] = ref
+    for name in ("faiss_blocked", "faiss_indexflat", "numpy_bruteforce"):
+        out[f"ratio_{name}_over_ours"] = out[f"{name}_s"] / ref
+    i_ours = i_nat if native else i_fa
+    out["same_neighbours_as_numpy"] = float(np.mean([set(a) == set(b) for a, b in zip(i_ours[:nbase], i_np)]))
+    out["same_neighbours_as_faiss_flat"] = float(np.mean([set(a) == set(b) for a, b in zip(i_ours[:nflat], i_flat)]))
+    if native:
+        out["native_identical_to_faiss_path"] = bool(np.array_equal(i_nat[:nf], i_fa) and np.array_equal(d_nat[:nf], d_fa))
+    return out
+
+
+def print_speed(s: dict):
+    print(f"\n## Speed: {s['queries']} queries x {s['pool']} labeled rows, {s['dims']}-d, k={s['k']}, "
+          f"{s['threads']} threads; load average {s['load_average_before']} (before) / {s['load_average_after']} (after)")
+    print("| what | seconds | ratio vs ours (search) |\n|---|---:|---:|")
+    print(f"| label_by_similarity end to end (cache warm, kernel: {s['label_by_similarity_kernel']}) "
+          f"| {s['label_by_similarity_s']:.2f} | |")
+    if "native_s" in s:
+        print(f"| its neighbour search: native kernel (8-bit bounds + exact float32 re-score) | {s['native_s']:.2f} | 1.0 |")
+    print(f"| faiss path (pool in cache-sized blocks; from {s['faiss_blocked_queries']} queries) "
+          f"| {s['faiss_blocked_s']:.2f} | {s['ratio_faiss_blocked_over_ours']:.1f}x slower |")
+    print(f"| faiss IndexFlat(METRIC_L1), unblocked (from {s['faiss_indexflat_queries']} queries) "
+          f"| {s['faiss_indexflat_s']:.2f} | {s['ratio_faiss_indexflat_over_ours']:.1f}x slower |")
+    print(f"| numpy brute force (from {s['numpy_queries']} queries) | {s['numpy_bruteforce_s']:.2f} "
+          f"| {s['ratio_numpy_bruteforce_over_ours']:.1f}x slower |")
+    print(f"| vector cache build (once per embedding version) | {s['cache_build_s']:.2f} | |")
+    print(f"same neighbours as numpy: {s['same_neighbours_as_numpy']:.3f}, "
+          f"as faiss flat: {s['same_neighbours_as_faiss_flat']:.3f}")
+    if "native_s" in s:
+        print(f"native identical to the faiss path (ids, distances, order): {s['native_identical_to_faiss_path']}; "
+              f"AVX2: {s['native_avx2']}; pairs needing the full 8-bit compare: {100 * s['native_full_compare_share']:.2f}%; "
+              f"rows re-scored in float32 per query: {s['native_rescored_per_query']:.0f}")
 
 
 # -- (b) quality on digits -------------------------------------------------------------------------
@@ -126,8 +181,8 @@ def render_digits(folder: Path, size: int):
     folder.mkdir(parents=True, exist_ok=True)
     keys = []
     for i, (img, _) in enumerate(zip(digits.images, digits.target)):
-        px = np.clip(img / 16.0 * 255.0, 0, 255).astype(np.uint8)
-        Image.fromarray(px, mode="L").resize((size, size), Image.NEAREST).save(folder / f"{i:04d}.png")
+        px = np.clip(255.0 - img * (255.0 / 16.0), 0, 255).astype(np.uint8)  # as sample_data/: dark ink on white
+        Image.fromarray(px, mode="L").resize((size, size), Image.Resampling.BILINEAR).save(folder / f"{i:04d}.png")
         keys.append(f"{i:04d}.png")
     return keys, digits.data.astype(np.float32), digits.target
 
@@ -192,8 +247,10 @@ def main():
     ap.add_argument("--pool", type=int, default=100_000)
     ap.add_argument("--dims", type=int, default=512)
     ap.add_argument("--baseline-queries", type=int, default=100, help="queries the numpy baseline runs (extrapolated)")
+    ap.add_argument("--faiss-queries", type=int, default=0,
+                    help="queries the faiss path runs (extrapolated; default: all)")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--size", type=int, default=32, help="digit PNG size in pixels (8x8 upscaled, nearest)")
+    ap.add_argument("--size", type=int, default=32, help="digit PNG size in pixels (8x8 upscaled, bilinear, as the demo data)")
     ap.add_argument("--workdir", help="folder for the catalogs (default: a temporary folder)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
@@ -201,19 +258,9 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     if args.part in ("speed", "both"):
-        s = bench_speed(work, args.queries, args.pool, args.dims, args.baseline_queries)
+        s = bench_speed(work, args.queries, args.pool, args.dims, args.baseline_queries, args.faiss_queries)
         results["speed"] = s
-        print(f"\n## Speed: {s['queries']} queries x {s['pool']} labeled rows, {s['dims']}-d, k={s['k']}")
-        print("| what | seconds | ratio vs ours (search) |\n|---|---:|---:|")
-        print(f"| label_by_similarity end to end (cache warm) | {s['label_by_similarity_s']:.2f} | |")
-        print(f"| its neighbour search (blocked exact L1, faiss) | {s['neighbour_search_s']:.2f} | 1.0 |")
-        print(f"| faiss IndexFlat(METRIC_L1), unblocked (from {s['faiss_subset_queries']} queries) "
-              f"| {s['faiss_indexflat_s_extrapolated']:.2f} | {s['ratio_faiss_flat_over_ours']:.1f}x slower |")
-        print(f"| numpy brute force (from {s['numpy_subset_queries']} queries) | {s['numpy_bruteforce_s_extrapolated']:.2f} "
-              f"| {s['ratio_numpy_over_ours']:.1f}x slower |")
-        print(f"| vector cache build (once per embedding version) | {s['cache_build_s']:.2f} | |")
-        print(f"same neighbours as numpy: {s['same_neighbours_as_numpy']:.3f}, "
-              f"as faiss flat: {s['same_neighbours_as_faiss_flat']:.3f}")
+        print_speed(s)
     if args.part in ("quality", "both"):
         q = bench_quality(work, args.seeds, args.size)
         results["quality"] = q

@@ -43,7 +43,7 @@ LAYOUT_GRID = 8
 CELLS, ORIENTATIONS = 4, 8
 # weights of the unit-length parts; the colour part's weight also grows with the share of coloured
 # pixels (half of W_COLOUR at COLOUR_HALF_SHARE), so a grey picture with a red speck is not "red"
-W_COLOUR, W_GREY, W_TEXTURE, W_LAYOUT, W_SHAPE = 8.0, 1.0, 1.0, 1.0, 1.0
+W_COLOUR, W_GREY, W_TEXTURE, W_LAYOUT, W_SHAPE = 8.0, 1.0, 1.0, 1.0, 2.0
 COLOUR_HALF_SHARE = 0.05
 CHROMA_MIN_S, CHROMA_MIN_V = 0.2, 0.15
 
