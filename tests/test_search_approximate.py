@@ -70,8 +70,10 @@ def test_auto_choice_falls_back_to_exact_for_wide_ranges(big, monkeypatch):
     auto = cat.search("tight", anchors=[keys[3]], min_score=0.0, limit=20)
     assert auto.complete and auto.total == exact.total == 4999
     assert [h.id for h in auto.results] == [h.id for h in exact.results]
-    narrow = cat.search("tight", anchors=[keys[3]], min_score=0.9)
-    assert narrow.backend == "approximate" and narrow.complete
+    narrow = cat.search("tight", anchors=[keys[3]], min_score=0.9, limit=None)
+    narrow_exact = cat.search("tight", anchors=[keys[3]], min_score=0.9, limit=None, backend="exact")
+    assert narrow.complete  # auto answers are proven complete: certified by the index, or exact
+    assert [(h.id, h.score) for h in narrow.results] == [(h.id, h.score) for h in narrow_exact.results]
 
 
 def test_approximate_with_filter_and_max(big):

@@ -102,7 +102,9 @@ class IvfIndex:
 
     def search_one(self, q, radius, k, nprobe, n_threads=1, max_widen=MAX_WIDEN):
         """``(positions, L1 distances, complete)`` of rows within ``radius`` (the ``k`` nearest
-        suffice when ``k`` is given; ``complete`` then refers to the page, else to the whole range)."""
+        suffice when ``k`` is given; ``complete`` then refers to the page, else to the whole range).
+        ``complete`` is True only when the triangle-inequality bound proves that no unvisited list
+        holds a match; an answer that merely stopped growing is returned as incomplete."""
         dc = faiss.pairwise_distances(q[None], self.centroids, faiss.METRIC_L1)[0]
         order = np.argsort(dc, kind="stable")
         pos_all, dist_all = [], []
@@ -126,8 +128,8 @@ class IvfIndex:
             outer = order[p // 2:p]
             hits = pos[dist <= tau]
             spill = len(outer) and len(hits) and bool(np.isin(hits, self._ring(outer, dc, tau)).any())
-            if not spill:
-                return pos, dist, True
+            if not spill:  # a good answer, but not a proven one: auto search re-checks exactly
+                return pos, dist, False
             if p >= limit:
                 return pos, dist, False
             done, p = p, min(limit, p * 2)
