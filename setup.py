@@ -1,0 +1,20 @@
+"""Build configuration for the optional native L1 kernel; the package metadata lives in pyproject.toml.
+
+``catalog._l1kernel`` (C, pthreads, AVX2 with a portable fallback chosen at run time) speeds up
+exact batched L1 nearest-neighbour search. It is optional: where it does not compile (no C compiler
+or Python headers), the install still succeeds and ``catalog.l1_knn`` uses faiss instead.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "catalog._l1kernel",
+            sources=["catalog/_native/l1kernel.c"],
+            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
+            extra_link_args=["-pthread"],
+            optional=True,
+        )
+    ],
+)
