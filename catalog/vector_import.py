@@ -16,6 +16,9 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from .store import one
 
 CHUNK = 50_000
 WRITE_MEMORY_LIMIT = "512MB"
+WRITERS = 1  # DuckDB appends to one table do not run faster from two cursors (measured)
 PARSE_BLOCK = 8_192
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_REPORTED = 20
@@ -305,6 +309,39 @@ def _drop_stale_staging(con) -> None:
         con.execute("DELETE FROM import_staging WHERE staging_id = ?", [sid])
 
 
+def _stage(con, staging: str, dims: int, row_ids: pa.Array, chunks) -> int:
+    """Insert the chunks under the staging id, each chunk its own transaction; the next chunk is
+    read from the scratch file while the previous one is being inserted."""
+    import concurrent.futures
+
+    def insert(start, block):
+        tbl = pa.table({
+            "row_id": row_ids.slice(start, len(block)),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dims),
+        })
+        cur = con.cursor()
+        try:
+            cur.register("import_chunk", tbl)
+            cur.execute("BEGIN TRANSACTION")
+            cur.execute("INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
+                        [staging])
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+        return len(block)
+
+    n = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        pending = []
+        for start, block in chunks:
+            pending.append(pool.submit(insert, start, block))
+            if len(pending) >= WRITERS:  # at most WRITERS chunks in memory at once
+                n += pending.pop(0).result()
+        for fut in pending:
+            n += fut.result()
+    return n
+
+
 def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
     """Stage the vectors under a private id in chunk-sized transactions (bounded memory), then make
     them visible in one short transaction.
@@ -322,23 +359,7 @@ def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
     try:
         with catalog.store.connect() as con:
             con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
-            for start, block in chunks:
-                count = len(block)
-                tbl = pa.table({
-                    "row_id": row_ids.slice(start, count),
-                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), emb.dims),
-                })
-                con.register("import_chunk", tbl)
-                try:
-                    con.execute("BEGIN TRANSACTION")
-                    con.execute(
-                        "INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
-                        [staging],
-                    )
-                    con.execute("COMMIT")
-                finally:
-                    con.unregister("import_chunk")
-                n += count
+            n = _stage(con, staging, emb.dims, row_ids, chunks)
         with catalog.store.transaction() as con:
             if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
                 raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
@@ -386,6 +407,14 @@ def _parse_tail(path: str, offset: int, dims: int, scratch_dir: str):
     return keys, lines, errors.items, errors.total, scratch.fh.name, scratch.n
 
 
+def _tail_main(argv) -> None:
+    """Entry point of the helper interpreter that parses the second half of a big file."""
+    path, offset, dims, scratch_dir, out = argv
+    res = _parse_tail(path, int(offset), int(dims), scratch_dir)
+    with open(out, "wb") as fh:
+        pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _parse_file(path: Path, dims: int, scratch: _Scratch, errors: _Errors, progress):
     """Parse the whole file; big plain files are split in two halves parsed on two cores."""
     size = path.stat().st_size
@@ -397,14 +426,28 @@ def _parse_file(path: Path, dims: int, scratch: _Scratch, errors: _Errors, progr
         fh.readline()
         split = fh.tell()
         fh.seek(0)
-        import concurrent.futures
-        import multiprocessing
-
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            tail = pool.submit(_parse_tail, str(path), split, dims, str(scratch.dir))
+        # the second half is parsed by a fresh interpreter (not multiprocessing, which would
+        # re-import the caller's main module)
+        result = tempfile.NamedTemporaryFile(prefix="tail-", suffix=".pickle", dir=scratch.dir, delete=False)
+        result.close()
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from catalog.vector_import import _tail_main; _tail_main(sys.argv[1:])",
+             str(path), str(split), str(dims), str(scratch.dir), result.name],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
             half = (lambda pos: progress(pos if pos is None else pos * size / max(split, 1))) if progress else None
             keys, head_lines = _parse_lines(fh, dims, scratch, errors, half, limit=split)
-            t_keys, _, t_items, t_total, t_name, t_n = tail.result()
+            _, err = child.communicate()
+            if child.returncode != 0:
+                raise CatalogError(f"cannot read vector file {path}: the parser of its second half failed "
+                                   f"({(err or b'').decode(errors='replace').strip().splitlines()[-1:] or 'killed'})")
+            with open(result.name, "rb") as rf:
+                t_keys, _, t_items, t_total, t_name, t_n = pickle.load(rf)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            os.unlink(result.name)
     extra = _Scratch.adopt(t_name, t_n, dims)
     keys.extend((line + head_lines, key) for line, key in t_keys)
     for line, reason in t_items:
