@@ -28,5 +28,12 @@ class Catalog(DataRowsMixin, EmbeddingsMixin, ModelsMixin, SearchMixin, LabelsMi
     def path(self):
         return self.store.path
 
+    def atomic(self):
+        """Group several library calls into one transaction: all of them take effect, or none.
+
+        ``with cat.atomic(): cat.set_labels(...); cat.review_labels(...)``. The catalog file stays
+        locked for the duration, so keep the block short."""
+        return self.store.transaction()
+
     def __repr__(self) -> str:
         return f"Catalog({str(self.store.path)!r})"

@@ -1,14 +1,16 @@
 """Validated, all-or-nothing vector import (NDJSON files and numpy arrays).
 
-A file is read in three phases so that nothing is written unless every line is valid:
+A file is read in three phases so that nothing becomes visible unless every line is valid:
 
-1. parse (no lock held): each line is checked and its vector written to a scratch file; memory
-   stays flat in the file size;
-2. resolve (a short read): ids are matched against data-row ids and global keys;
-3. write: the vectors are staged under a private id in chunk-sized transactions (bounded memory),
-   then one short transaction replaces the old vectors of those rows, makes the staged ones the
-   embedding's and bumps its version, so derived caches rebuild. A kill at any point leaves the
-   catalog as it was (staged rows of a killed import are invisible and removed by the next import).
+1. parse: each line is checked (files over 64 MB: the second half by a second interpreter, its
+   vectors written to a scratch file);
+2. resolve (one query): ids are matched against data-row ids and global keys, repeats found;
+3. write: while the file is parsed, each valid block is staged under a private id and placeholder
+   row ids in its own transaction (bounded memory; parsing and writing overlap); then one short
+   transaction maps the placeholders to the resolved rows, replaces the old vectors of those rows,
+   makes the staged ones the embedding's and bumps its version, so derived caches rebuild. A kill
+   at any point leaves the catalog as it was (staged rows of a killed import are invisible and are
+   removed by the next import).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from .store import one
 
 CHUNK = 50_000
 WRITE_MEMORY_LIMIT = "512MB"
-WRITERS = 1  # DuckDB appends to one table do not run faster from two cursors (measured)
 PARSE_BLOCK = 8_192
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_REPORTED = 20
@@ -113,16 +114,6 @@ class _Scratch:
             os.unlink(self.fh.name)
         except OSError:
             pass
-
-
-def _check_vector(vec: np.ndarray, dims: int) -> str | None:
-    if vec.shape[0] != dims:
-        return f"vector has {vec.shape[0]} values, expected {dims}"
-    if not np.all(np.isfinite(vec)):
-        return "vector contains NaN or Infinity"
-    if not np.any(vec):
-        return "vector is all zeros (a zero vector has no direction)"
-    return None
 
 
 def _slow_parse(raw: bytes, dims: int):
@@ -309,60 +300,79 @@ def _drop_stale_staging(con) -> None:
         con.execute("DELETE FROM import_staging WHERE staging_id = ?", [sid])
 
 
-def _stage(con, staging: str, dims: int, row_ids: pa.Array, chunks) -> int:
-    """Insert the chunks under the staging id, each chunk its own transaction; the next chunk is
-    read from the scratch file while the previous one is being inserted."""
-    import concurrent.futures
+PLACEHOLDER = "CAST(printf('00000000-0000-4000-8000-%012x', {pos}) AS UUID)"
 
-    def insert(start, block):
+
+class _Stager:
+    """Writes vectors as they are parsed, under a private staging id and placeholder row ids
+    (one per position in the file), each block its own transaction on a background thread — so
+    parsing and writing overlap and memory stays bounded. ``commit`` maps the placeholders to the
+    resolved row ids and hands the rows to the embedding in one short transaction; until then
+    nothing is visible. ``abort`` (or the next import, after a kill) removes what was staged."""
+
+    def __init__(self, catalog, emb, con):
+        import concurrent.futures
+        import uuid
+
+        self.catalog, self.emb, self.con = catalog, emb, con
+        self.staging = str(uuid.uuid4())
+        self.n = 0
+        self.pending = []
+        with catalog.store.transaction() as tx:
+            _drop_stale_staging(tx)
+            tx.execute("INSERT INTO import_staging (staging_id, embedding_id, pid) VALUES (?, ?, ?)",
+                       [self.staging, emb.id, os.getpid()])
+        con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def append(self, block: np.ndarray) -> None:
+        """Stage the next rows (positions ``n`` onwards); at most two blocks wait in memory."""
+        block = np.array(block, dtype=np.float32)  # a copy: the parser reuses its buffer
+        start, self.n = self.n, self.n + len(block)
+        while len(self.pending) >= 2:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(self._insert, start, block))
+
+    def stage(self, chunks) -> None:
+        for _, block in chunks:
+            self.append(block)
+
+    def _insert(self, start: int, block: np.ndarray) -> None:
         tbl = pa.table({
-            "row_id": row_ids.slice(start, len(block)),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dims),
+            "pos": pa.array(np.arange(start, start + len(block), dtype=np.int64)),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), self.emb.dims),
         })
-        cur = con.cursor()
+        cur = self.con.cursor()
         try:
             cur.register("import_chunk", tbl)
             cur.execute("BEGIN TRANSACTION")
-            cur.execute("INSERT INTO vectors SELECT ?::UUID, CAST(row_id AS UUID), CAST(vector AS FLOAT[]) FROM import_chunk",
-                        [staging])
+            cur.execute(f"INSERT INTO vectors SELECT ?::UUID, {PLACEHOLDER.format(pos='pos')}, "
+                        "CAST(vector AS FLOAT[]) FROM import_chunk", [self.staging])
             cur.execute("COMMIT")
         finally:
             cur.close()
-        return len(block)
 
-    n = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        pending = []
-        for start, block in chunks:
-            pending.append(pool.submit(insert, start, block))
-            if len(pending) >= WRITERS:  # at most WRITERS chunks in memory at once
-                n += pending.pop(0).result()
+    def wait(self) -> None:
+        pending, self.pending = self.pending, []
         for fut in pending:
-            n += fut.result()
-    return n
+            fut.result()
 
-
-def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
-    """Stage the vectors under a private id in chunk-sized transactions (bounded memory), then make
-    them visible in one short transaction.
-
-    Until that last transaction nothing is visible; rows staged by an import that was killed are
-    invisible (no embedding has their id) and are removed by the next import."""
-    import uuid
-
-    staging = str(uuid.uuid4())
-    with catalog.store.transaction() as con:
-        _drop_stale_staging(con)
-        con.execute("INSERT INTO import_staging (staging_id, embedding_id, pid) VALUES (?, ?, ?)",
-                    [staging, emb.id, os.getpid()])
-    n = 0
-    try:
-        with catalog.store.connect() as con:
-            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
-            n = _stage(con, staging, emb.dims, row_ids, chunks)
-        with catalog.store.transaction() as con:
+    def commit(self, row_ids: pa.Array) -> int:
+        self.wait()
+        self.pool.shutdown()
+        if len(row_ids) != self.n:
+            raise CatalogError(f"internal error: {self.n} vectors staged for {len(row_ids)} ids; nothing was imported")
+        emb, staging = self.emb, self.staging
+        with self.catalog.store.transaction() as con:
             if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
                 raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
+            con.register("import_map", pa.table({"pos": pa.array(np.arange(self.n, dtype=np.int64)), "rid": row_ids}))
+            try:
+                con.execute(f"UPDATE vectors SET row_id = CAST(m.rid AS UUID) FROM import_map m "
+                            f"WHERE vectors.embedding_id = ? AND vectors.row_id = {PLACEHOLDER.format(pos='m.pos')}",
+                            [staging])
+            finally:
+                con.unregister("import_map")
             if one(con, "SELECT 1 FROM vectors WHERE embedding_id = ? LIMIT 1", [emb.id]) is not None:
                 con.execute(  # replace: old vectors of the imported rows go, in one pass
                     "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN "
@@ -370,16 +380,28 @@ def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
             con.execute("UPDATE vectors SET embedding_id = ? WHERE embedding_id = ?", [emb.id, staging])
             con.execute("DELETE FROM import_staging WHERE staging_id = ?", [staging])
             con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
-    except BaseException:
+        self.catalog._on_vectors_changed(emb.id)
+        return self.n
+
+    def abort(self) -> None:
         try:
-            with catalog.store.transaction() as con:
-                con.execute("DELETE FROM vectors WHERE embedding_id = ?", [staging])
-                con.execute("DELETE FROM import_staging WHERE staging_id = ?", [staging])
+            self.wait()
+        except Exception:  # noqa: BLE001 - the staged rows are dropped below either way
+            pass
+        self.pool.shutdown()
+        try:
+            with self.catalog.store.transaction() as con:
+                con.execute("DELETE FROM vectors WHERE embedding_id = ?", [self.staging])
+                con.execute("DELETE FROM import_staging WHERE staging_id = ?", [self.staging])
         except Exception:  # noqa: BLE001 - the next import removes it
             pass
-        raise
-    catalog._on_vectors_changed(emb.id)
-    return n
+
+
+class _NoSink:
+    """Stands in for the stager once the input is known to be invalid."""
+
+    def append(self, block):
+        pass
 
 
 def _require_custom(emb):
@@ -415,12 +437,12 @@ def _tail_main(argv) -> None:
         pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _parse_file(path: Path, dims: int, scratch: _Scratch, errors: _Errors, progress):
+def _parse_file(path: Path, dims: int, sink, scratch_dir: Path, errors: _Errors, progress):
     """Parse the whole file; big plain files are split in two halves parsed on two cores."""
     size = path.stat().st_size
     with _open_lines(path) as fh:
         if isinstance(fh, gzip.GzipFile) or size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
-            keys, _ = _parse_lines(fh, dims, scratch, errors, progress)
+            keys, _ = _parse_lines(fh, dims, sink, errors, progress)
             return keys, []
         fh.seek(size // 2)
         fh.readline()
@@ -428,15 +450,15 @@ def _parse_file(path: Path, dims: int, scratch: _Scratch, errors: _Errors, progr
         fh.seek(0)
         # the second half is parsed by a fresh interpreter (not multiprocessing, which would
         # re-import the caller's main module)
-        result = tempfile.NamedTemporaryFile(prefix="tail-", suffix=".pickle", dir=scratch.dir, delete=False)
+        result = tempfile.NamedTemporaryFile(prefix="tail-", suffix=".pickle", dir=scratch_dir, delete=False)
         result.close()
         child = subprocess.Popen(
             [sys.executable, "-c", "import sys; from catalog.vector_import import _tail_main; _tail_main(sys.argv[1:])",
-             str(path), str(split), str(dims), str(scratch.dir), result.name],
+             str(path), str(split), str(dims), str(scratch_dir), result.name],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             half = (lambda pos: progress(pos if pos is None else pos * size / max(split, 1))) if progress else None
-            keys, head_lines = _parse_lines(fh, dims, scratch, errors, half, limit=split)
+            keys, head_lines = _parse_lines(fh, dims, sink, errors, half, limit=split)
             _, err = child.communicate()
             if child.returncode != 0:
                 raise CatalogError(f"cannot read vector file {path}: the parser of its second half failed "
@@ -464,21 +486,28 @@ def import_file(emb, path, progress=None, allow_builtin=False) -> int:
         _require_custom(emb)
     catalog = emb.catalog
     errors = _Errors()
-    scratch = _Scratch(emb.dims, catalog.store.path.parent)
     extra: list[_Scratch] = []
-    try:
+    with catalog.store.connect() as con:  # one connection (and the file's lock) for the whole import
+        stager = _Stager(catalog, emb, con)
         try:
-            keys, extra = _parse_file(path, emb.dims, scratch, errors, progress)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise CatalogError(f"cannot read vector file {path}: {exc}") from None
-        row_ids = _resolve(catalog, keys, errors)
-        errors.raise_if_any(str(path))
-        if not keys:
-            raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
-        return _write(catalog, emb, row_ids, _Scratch.chain([scratch, *extra]))
-    finally:
-        for s in [scratch, *extra]:
-            s.close()
+            try:
+                keys, extra = _parse_file(path, emb.dims, stager, catalog.store.path.parent, errors, progress)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise CatalogError(f"cannot read vector file {path}: {exc}") from None
+            if errors.total == 0:
+                stager.stage(_Scratch.chain(extra))
+            stager.wait()
+            row_ids = _resolve(catalog, keys, errors)
+            errors.raise_if_any(str(path))
+            if not keys:
+                raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
+            return stager.commit(row_ids)
+        except BaseException:
+            stager.abort()
+            raise
+        finally:
+            for sc in extra:
+                sc.close()
 
 
 def import_array(emb, ids, vectors, allow_builtin=False) -> int:
@@ -496,17 +525,19 @@ def import_array(emb, ids, vectors, allow_builtin=False) -> int:
     if arr.shape[1] != emb.dims:
         raise CatalogError(f"vectors have {arr.shape[1]} values, embedding {emb.name} has {emb.dims} dims")
     errors = _Errors(unit="row")
-    keys = []
-    for i, (key, vec) in enumerate(zip(ids, arr), start=1):
-        reason = _check_vector(vec, emb.dims)
-        if reason is None and np.any(np.abs(vec) > np.finfo(np.float32).max):
-            reason = "vector value does not fit in float32"
-        if reason:
-            errors.add(i, reason)
-        keys.append((i, key.strip()))
+    for i, reason in _block_problems(arr):
+        errors.add(i + 1, reason)
+    keys = [(i, key.strip()) for i, key in enumerate(ids, start=1)]
     row_ids = _resolve(emb.catalog, keys, errors)
     errors.raise_if_any("vectors")
     if not keys:
         return 0
-    block = arr.astype(np.float32)
-    return _write(emb.catalog, emb, row_ids, ((s, block[s:s + CHUNK]) for s in range(0, len(block), CHUNK)))
+    with emb.catalog.store.connect() as con:
+        stager = _Stager(emb.catalog, emb, con)
+        try:
+            for s in range(0, len(arr), CHUNK):
+                stager.append(arr[s:s + CHUNK])
+            return stager.commit(row_ids)
+        except BaseException:
+            stager.abort()
+            raise

@@ -126,7 +126,7 @@ def apply(cat, run: int, rows: list[QueryRow]) -> int:
                for rid, labs in current.items()}
     plans: list[Plan] = plan(rows, ticks(run, rows), added(run), pending)
     accepted = 0
-    with cat.store.transaction():  # one transaction: all of the review or nothing
+    with cat.atomic():  # one transaction: all of the review or nothing
         for p in plans:
             have, waiting = in_pool.get(p.row_id, set()), set(pending.get(p.row_id, []))
             review, manual = [], []

@@ -129,3 +129,18 @@ def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_pa
     with Catalog(db_path).store.connect() as con:
         assert one(con, "SELECT count(*) FROM vectors")[0] == (n if finished else 10)
         assert one(con, "SELECT count(*) FROM import_staging")[0] == 0
+
+
+def test_atomic_groups_calls_into_one_transaction(cat, text_records):
+    cat.import_datarows([text_records])
+    with pytest.raises(RuntimeError):
+        with cat.atomic():
+            cat.set_labels("sports-0", ["sport"])
+            cat.set_labels("sports-1", ["sport"])
+            raise RuntimeError("interrupted")
+    assert all(not labs for labs in cat.get_labels(["sports-0", "sports-1"]).values())
+    with cat.atomic():
+        cat.set_labels("sports-0", ["sport"])
+        cat.set_labels("sports-1", ["sport"])
+    labels = cat.get_labels(["sports-0", "sports-1"])
+    assert sorted(lab["label"] for labs in labels.values() for lab in labs) == ["sport", "sport"]
