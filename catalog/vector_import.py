@@ -2,12 +2,12 @@
 
 A file is read in three phases so that nothing becomes visible unless every line is valid:
 
-1. parse: each line is checked (files over 64 MB: the second half by a second interpreter, its
-   vectors written to a scratch file);
+1. parse (no lock held): each line is checked and its vector written to a scratch file (files over
+   64 MB: the second half by a second interpreter);
 2. resolve (one query): ids are matched against data-row ids and global keys, repeats found;
-3. write: while the file is parsed, each valid block is staged under a private id and placeholder
-   row ids in its own transaction (bounded memory; parsing and writing overlap); then one short
-   transaction maps the placeholders to the resolved rows, replaces the old vectors of those rows,
+3. write: the vectors are staged under a private id and placeholder row ids, each 50,000-vector
+   chunk its own transaction (bounded memory); then one short transaction maps the placeholders to
+   the resolved rows, replaces the old vectors of those rows,
    makes the staged ones the embedding's and bumps its version, so derived caches rebuild. A kill
    at any point leaves the catalog as it was (staged rows of a killed import are invisible and are
    removed by the next import).
@@ -304,9 +304,9 @@ PLACEHOLDER = "CAST(printf('00000000-0000-4000-8000-%012x', {pos}) AS UUID)"
 
 
 class _Stager:
-    """Writes vectors as they are parsed, under a private staging id and placeholder row ids
-    (one per position in the file), each block its own transaction on a background thread — so
-    parsing and writing overlap and memory stays bounded. ``commit`` maps the placeholders to the
+    """Writes vectors under a private staging id and placeholder row ids (one per position in the
+    file), each block its own transaction on a background thread while the next block is read, so
+    memory stays bounded. ``commit`` maps the placeholders to the
     resolved row ids and hands the rows to the embedding in one short transaction; until then
     nothing is visible. ``abort`` (or the next import, after a kill) removes what was staged."""
 
@@ -486,28 +486,28 @@ def import_file(emb, path, progress=None, allow_builtin=False) -> int:
         _require_custom(emb)
     catalog = emb.catalog
     errors = _Errors()
+    scratch = _Scratch(emb.dims, catalog.store.path.parent)
     extra: list[_Scratch] = []
-    with catalog.store.connect() as con:  # one connection (and the file's lock) for the whole import
-        stager = _Stager(catalog, emb, con)
-        try:
+    try:
+        try:  # parsing holds no lock: the catalog stays usable while a big file is read
+            keys, extra = _parse_file(path, emb.dims, scratch, catalog.store.path.parent, errors, progress)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise CatalogError(f"cannot read vector file {path}: {exc}") from None
+        row_ids = _resolve(catalog, keys, errors)
+        errors.raise_if_any(str(path))
+        if not keys:
+            raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
+        with catalog.store.connect() as con:
+            stager = _Stager(catalog, emb, con)
             try:
-                keys, extra = _parse_file(path, emb.dims, stager, catalog.store.path.parent, errors, progress)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise CatalogError(f"cannot read vector file {path}: {exc}") from None
-            if errors.total == 0:
-                stager.stage(_Scratch.chain(extra))
-            stager.wait()
-            row_ids = _resolve(catalog, keys, errors)
-            errors.raise_if_any(str(path))
-            if not keys:
-                raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
-            return stager.commit(row_ids)
-        except BaseException:
-            stager.abort()
-            raise
-        finally:
-            for sc in extra:
-                sc.close()
+                stager.stage(_Scratch.chain([scratch, *extra]))
+                return stager.commit(row_ids)
+            except BaseException:
+                stager.abort()
+                raise
+    finally:
+        for sc in [scratch, *extra]:
+            sc.close()
 
 
 def import_array(emb, ids, vectors, allow_builtin=False) -> int:
