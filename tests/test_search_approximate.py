@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import catalog.search as search
-from catalog.search.approximate import INDEX_FILE, META_FILE, nlist_for
+from catalog.search import approximate
+from catalog.search.approximate import FORMAT, INDEX_FILE, META_FILE, nlist_for
 from search_support import clustered, make_rows
 
 
@@ -109,3 +112,35 @@ def test_index_holds_no_copy_of_the_vectors(big):
     vectors = (folder / "vectors.npy").stat().st_size
     index = sum(p.stat().st_size for p in folder.glob("ivf-*"))
     assert index < vectors / 4
+
+
+def test_rows_without_direction_spread_over_lists(cat, tmp_path):
+    """A quarter of the rows point in random directions: they must not gather in a few huge lists
+    (every query would then have to score them), and clustered anchors still find their neighbours."""
+    n, dims = 6000, 48
+    keys = make_rows(cat, tmp_path, n)
+    rng = np.random.default_rng(4)
+    x = clustered(n, dims, clusters=40, noise=0.6, seed=9)
+    scattered = rng.random(n) < 0.25
+    x[scattered] = rng.standard_normal((int(scattered.sum()), dims))
+    emb = cat.create_embedding("mixed", dims)
+    emb.import_vectors(keys, x)
+    info = cat.build_search_index("mixed")
+    assert info["largest_list"] <= 4 * n / info["nlist"]
+    recall = []
+    for i in np.flatnonzero(~scattered)[::300]:
+        exact = cat.search("mixed", anchors=[keys[i]], min_score=0.0, limit=50, backend="exact")
+        approx = cat.search("mixed", anchors=[keys[i]], min_score=0.0, limit=50, backend="approximate")
+        recall.append(len({h.id for h in exact.results} & {h.id for h in approx.results}) / 50)
+    assert np.mean(recall) >= 0.97
+
+
+def test_index_of_an_older_format_is_rebuilt(big):
+    cat, emb, keys, _ = big
+    info = cat.build_search_index("ivf")
+    folder = cat.store.cache_dir / f"{emb.id}-v{emb.refresh().version}"
+    (folder / META_FILE).write_text(json.dumps({**info, "format": FORMAT - 1}))
+    approximate._memo.clear()
+    res = cat.search("ivf", anchors=[keys[0]], min_score=0.0, limit=10, backend="approximate")
+    assert len(res.results) == 10
+    assert cat.search_index_info("ivf")["format"] == FORMAT

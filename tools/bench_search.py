@@ -134,6 +134,7 @@ def main(argv=None):
     ap.add_argument("--dims", type=int, default=512)
     ap.add_argument("--db", help="catalog to build once and reuse (default /tmp/bench_search_<n>x<dims>.duckdb)")
     ap.add_argument("--queries", type=int, default=20, help="anchors per measurement")
+    ap.add_argument("--approx-queries", type=int, default=40, help="clustered anchors for the approximate rows")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-child", nargs=2, metavar=("ANCHORS_JSON", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -160,7 +161,8 @@ def main(argv=None):
     noise = noise_rows(n, dims)
     # anchors from the clustered rows (a noise row's "neighbours" are arbitrary: all score ≈ 0.44);
     # noise anchors are measured separately below
-    picks = np.sort(rng.choice(np.flatnonzero(~noise), size=args.queries + 20, replace=False))
+    picks = np.sort(rng.choice(np.flatnonzero(~noise), size=20 + max(args.queries, args.approx_queries),
+                               replace=False))
     noise_picks = rng.choice(np.flatnonzero(noise), size=max(5, args.queries // 4), replace=False)
     anchors = [f"r{int(i):07d}" for i in picks]
     anchor_ids = cat.resolve_row_ids(anchors)
@@ -174,7 +176,7 @@ def main(argv=None):
 
     def row(name, seconds, baseline=None, note=""):
         ratio = f"{seconds / baseline:.2f}×" if baseline else ""
-        rows.append((name, seconds * 1000, ratio, note))
+        rows.append((name, seconds * 1000, ratio, note, os.getloadavg()[0]))
 
     print(f"{n} × {dims} float32 ({raw_mib:.0f} MiB), {threads()} scan threads, cache load {cache_s:.1f} s",
           file=sys.stderr)
@@ -205,7 +207,10 @@ def main(argv=None):
     row("ours exact, [0.5,1] + metadata filter", filt, faiss_s, "where part < 5")
     # -- approximate ------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    info = cat.search_index_info("bench") or cat.build_search_index("bench")
+    from catalog.search.approximate import FORMAT
+    info = cat.search_index_info("bench")
+    if not info or info.get("format") != FORMAT or info.get("version") != emb.refresh().version:
+        info = cat.build_search_index("bench")  # missing, or written by an older format: rebuilt
     build_s = time.perf_counter() - t0
     cat.search("bench", anchors=[anchors[0]], backend="approximate")  # load (mmap) the index
     def approx_runs(group):
@@ -226,7 +231,7 @@ def main(argv=None):
                 rec_rng.append(len(want & {h.id for h in got.results}) / len(want))
         return lat_top, lat_rng, rec_top, rec_rng, sizes
 
-    lat_top, lat_rng, rec_top, rec_rng, sizes = approx_runs(anchors[20:20 + args.queries])
+    lat_top, lat_rng, rec_top, rec_rng, sizes = approx_runs(anchors[20:20 + args.approx_queries])
     row("approximate top-100, p50", statistics.median(lat_top), faiss_s,
         f"recall@100 {np.mean(rec_top):.4f} (min {min(rec_top):.2f}); p90 {np.percentile(lat_top, 90) * 1000:.1f} ms")
     row("approximate score range, p50", statistics.median(lat_rng), faiss_s,
@@ -245,19 +250,20 @@ def main(argv=None):
         out = subprocess.run([sys.executable, __file__, "--n", str(args.n), "--dims", str(args.dims), "--db", db,
                               "--memory-child", json.dumps(anchors[:20]), backend],
                              capture_output=True, text=True, check=True)
-        mem[backend] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+        mem[backend] = (json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], os.getloadavg()[0])
 
-    print(f"\n{n} × {dims}, {threads()} threads; index: {info['nlist']} lists, nprobe {info['nprobe']}, "
-          f"calibrated recall@100 {info['recall_at_100']} (unstructured sample share "
+    print(f"\n{n} × {dims}, {threads()} threads; index: {info['nlist']} lists (largest {info.get('largest_list')} rows), "
+          f"alpha {info.get('alpha')}, calibration needed up to {info['nprobe']} lists (cap {info.get('max_lists')}), "
+          f"calibrated recall {info['recall_at_100']} (unstructured sample share "
           f"{info.get('unstructured_share')}, their recall {info.get('unstructured_recall')}), built in {info.get('build_seconds', build_s)} s; "
           f"cache build/load {cache_s:.1f} s\n")
-    print("| measurement | median ms | ratio | note |")
-    print("|---|---:|---:|---|")
-    for name, ms, ratio, note in rows:
-        print(f"| {name} | {ms:.1f} | {ratio} | {note} |")
-    for backend, mib in mem.items():
+    print("| measurement | median ms | ratio | note | load (1 min) |")
+    print("|---|---:|---:|---|---:|")
+    for name, ms, ratio, note, load in rows:
+        print(f"| {name} | {ms:.1f} | {ratio} | {note} | {load:.1f} |")
+    for backend, (mib, load) in mem.items():
         print(f"| peak RSS, {backend} search process | {mib:.0f} MiB | {mib / raw_mib:.2f}× | "
-              f"raw float32 vectors {raw_mib:.0f} MiB |")
+              f"raw float32 vectors {raw_mib:.0f} MiB | {load:.1f} |")
     return 0
 
 
