@@ -27,20 +27,14 @@ from .errors import CatalogError
 from .l1_knn import knn_l1
 from .labels import POOL_CONDITION, write_labels
 from .scoring import score_from_l1
+from .search.query import Hit
 
 DEFAULT_RESULTS = 10
 DEFAULT_THRESHOLD = 0.30
 TOLERANCE = 1e-6  # scores carry float32 rounding: one within 1e-6 of the threshold reaches it
 
 
-@dataclass
-class Neighbor:
-    id: str
-    global_key: str
-    score: float
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "global_key": self.global_key, "score": self.score}
+Neighbor = Hit  # a labeled row near the query row: the same shape as a search hit
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import CatalogError
-from .common import open_catalog, print_json
+from .common import open_catalog, print_hits, print_json
 
 
 def register(sub, common):
@@ -63,13 +63,5 @@ def cmd_search(args):
     if args.json:
         print_json(result.to_dict())
         return 0
-    if result.results:
-        width = max(10, max(len(h.global_key) for h in result.results))
-        print(f"{'score':>8}  {'global_key':<{width}}  id")
-        for h in result.results:
-            print(f"{h.score:>8.4f}  {h.global_key:<{width}}  {h.id}")
-    shown = f"{args.offset + 1}-{args.offset + len(result.results)}" if result.results else "none"
-    bound = "at least " if not result.complete else ""
-    print(f"{bound}{result.total} row{'s' if result.total != 1 else ''} in [{args.min_score:g}, {args.max_score:g}]; "
-          f"showing {shown}")
+    print_hits(result, args.offset, f"in [{args.min_score:g}, {args.max_score:g}]")
     return 0

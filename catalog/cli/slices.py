@@ -8,7 +8,7 @@ import sys
 from ..bulk_metadata import parse_assignments
 from ..errors import CatalogError
 from ..filters import parse_filter
-from .common import open_catalog, print_json
+from .common import open_catalog, print_hits, print_json
 
 
 def register(sub, common):
@@ -117,14 +117,7 @@ def cmd_slice_show(args):
     if args.json:
         print_json(result.to_dict())
         return 0
-    if result.results:
-        width = max(10, max(len(h.global_key) for h in result.results))
-        print(f"{'score':>8}  {'global_key':<{width}}  id")
-        for h in result.results:
-            score = "-" if h.score is None else f"{h.score:.4f}"
-            print(f"{score:>8}  {h.global_key:<{width}}  {h.id}")
-    shown = f"{args.offset + 1}-{args.offset + len(result.results)}" if result.results else "none"
-    print(f"{result.total} row{'s' if result.total != 1 else ''} in slice {args.name}; showing {shown}")
+    print_hits(result, args.offset, f"in slice {args.name}")
     return 0
 
 
