@@ -34,7 +34,6 @@ CHUNK = 50_000
 WRITE_MEMORY_LIMIT = "512MB"
 PARSE_BLOCK = 8_192
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MAX_REPORTED = 20
 
 
 class _Errors:
@@ -395,13 +394,6 @@ class _Stager:
                 con.execute("DELETE FROM import_staging WHERE staging_id = ?", [self.staging])
         except Exception:  # noqa: BLE001 - the next import removes it
             pass
-
-
-class _NoSink:
-    """Stands in for the stager once the input is known to be invalid."""
-
-    def append(self, block):
-        pass
 
 
 def _require_custom(emb):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -193,8 +192,8 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
     print(f"\nload average (1/5/15 min) before: {'/'.join(f'{x:.1f}' for x in load_before)}; "
           f"after: {'/'.join(f'{x:.1f}' for x in load_after)} ({os.cpu_count()} cores)")
-    print(f"| measurement | dashboard in chromium (median) | library call (median) | ratio | target |")
-    print(f"|---|---|---|---|---|")
+    print("| measurement | dashboard in chromium (median) | library call (median) | ratio | target |")
+    print("|---|---|---|---|---|")
     print(f"| 48-thumbnail page change | {med(ui_t) * 1000:.0f} ms | {med(lib_t) * 1000:.1f} ms "
           f"| {med(ui_t) / med(lib_t):.0f}× | ≤ 1000 ms |")
     print(f"| slider step on {n:,} × {args.dims} vectors ({totals[0]:,}–{totals[-1]:,} rows in range) | {med(ui_s) * 1000:.0f} ms "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -125,8 +124,8 @@ def main(argv=None) -> int:
     raw = args.n * args.dims * 4 / 2**20
 
     print()
-    print(f"| what | vectors/s | ours ÷ it |")
-    print(f"|---|---:|---:|")
+    print("| what | vectors/s | ours ÷ it |")
+    print("|---|---:|---:|")
     print(f"| ours: validate + resolve + write, {n:,} vectors | {ours:,.0f} | 1.00 |")
     print(f"| json.loads + numpy (parse only) | {j:,.0f} | {ours / j:.1f}× |")
     print(f"| orjson.loads + numpy (parse only) | {o:,.0f} | {ours / o:.1f}× |")

@@ -42,3 +42,21 @@ def print_hits(result, offset: int, where: str) -> None:
     shown = f"{offset + 1}-{offset + len(result.results)}" if result.results else "none"
     bound = "at least " if not getattr(result, "complete", True) else ""
     print(f"{bound}{result.total} row{'s' if result.total != 1 else ''} {where}; showing {shown}")
+
+
+def add_query_flags(p, image: bool = True) -> None:
+    """The search-state flags shared by ``advtool search`` and ``advtool slices save``."""
+    p.add_argument("--anchor", "-a", action="append", default=[], metavar="ID",
+                   help="anchor data row id or global_key (repeat for several)")
+    p.add_argument("--negative", action="append", default=[], metavar="ID",
+                   help="negative anchor: move away from this row (repeatable)")
+    p.add_argument("--text", metavar="T", help="a text prompt as anchor (embeddings with a text model)")
+    if image:
+        p.add_argument("--image", metavar="FILE", help="an image file as anchor (embeddings with an image model)")
+    p.add_argument("--min", dest="min_score", type=float, default=0.85, help="lowest score, inclusive (default 0.85)")
+    p.add_argument("--max", dest="max_score", type=float, default=1.0, help="highest score, inclusive (default 1.0)")
+    p.add_argument("--aggregate", choices=["mean", "max"], default="mean",
+                   help="several anchors: mean = similar to their average, max = similar to any (default mean)")
+    p.add_argument("--where", metavar="JSON", help='metadata and label filter, e.g. \'{"split": "train", "labeled": false}\'')
+    p.add_argument("--order", choices=["desc", "asc"], default="desc", help="score order (default desc)")
+    p.add_argument("--include-anchors", action="store_true", help="also list the anchors themselves")

@@ -8,7 +8,7 @@ import sys
 from ..bulk_metadata import parse_assignments
 from ..errors import CatalogError
 from ..filters import parse_filter
-from .common import open_catalog, print_hits, print_json
+from .common import add_query_flags, open_catalog, print_hits, print_json
 
 
 def register(sub, common):
@@ -29,16 +29,7 @@ def _register_slices(sub, common):
                                   "they match.")
     q.add_argument("name", metavar="NAME", help="3 to 60 characters, unique")
     q.add_argument("--embedding", "-e", metavar="E", help="embedding id or name (leave out for a filter slice)")
-    q.add_argument("--anchor", "-a", action="append", default=[], metavar="ID",
-                   help="anchor data row id or global_key (repeat for several)")
-    q.add_argument("--negative", action="append", default=[], metavar="ID", help="negative anchor (repeatable)")
-    q.add_argument("--text", metavar="T", help="a text prompt as anchor (embeddings with a text model)")
-    q.add_argument("--min", dest="min_score", type=float, default=0.85, help="lowest score, inclusive (default 0.85)")
-    q.add_argument("--max", dest="max_score", type=float, default=1.0, help="highest score, inclusive (default 1.0)")
-    q.add_argument("--aggregate", choices=["mean", "max"], default="mean", help="how anchors combine (default mean)")
-    q.add_argument("--where", metavar="JSON", help='filter, e.g. \'{"split": "train", "label": {"$ne": "cat"}}\'')
-    q.add_argument("--order", choices=["desc", "asc"], default="desc", help="score order (default desc)")
-    q.add_argument("--include-anchors", action="store_true", help="also list the anchors themselves")
+    add_query_flags(q, image=False)
     q.add_argument("--description", metavar="TEXT", help="what the slice is for")
     q.add_argument("--replace", action="store_true", help="update the slice NAME in place if it exists")
     q.add_argument("--json", action="store_true")

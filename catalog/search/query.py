@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from ..errors import CatalogError
 from ..scoring import normalize
-from .base import Matches, Query
+from .base import Matches
 
 APPROXIMATE_MIN_ROWS = 200_000  # backend=None: exact below this many vectors, approximate above
 BACKEND_NAMES = ("exact", "approximate")
