@@ -6,6 +6,9 @@ import json
 import re
 
 import numpy as np
+import pytest
+
+from catalog import NotFound
 
 CLIP = "00000000-0000-0000-0000-000000000000"
 MPNET = "00000000-0000-0000-0000-000000000001"
@@ -109,3 +112,11 @@ def test_db_option_and_env_variable(cli, tmp_path, text_records):
                         "datarows", "list", "--json"], capture_output=True, text=True,
                        env={**__import__("os").environ, "CATALOG_DB": str(other)}, cwd=tmp_path)
     assert len(json.loads(p.stdout)) == 8
+
+
+def test_embedding_names_that_look_like_ids_and_bad_ids_are_refused(cli, cat):
+    r = cli("embeddings", "create", "11111111-1111-1111-1111-111111111111", "8")
+    assert r.returncode == 2 and "looks like an id" in r.stderr
+    assert "11111111-1111-1111-1111-111111111111" not in cli("embeddings", "list").stdout
+    with pytest.raises(NotFound, match="is not a UUID"):
+        cat.get_embedding_by_id("clip-vit-b-32")

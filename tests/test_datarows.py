@@ -169,3 +169,22 @@ def test_unknown_rows_are_named(cat, text_records):
     cat.import_datarows([text_records])
     with pytest.raises(CatalogError, match="'nope'"):
         cat.get_datarows(["sports-0", "nope"])
+
+
+def test_bad_archives_unsupported_files_and_bad_records_are_listed(cat, tmp_path):
+    (tmp_path / "broken.zip").write_bytes(b"PK not a zip")
+    (tmp_path / "notes.docx").write_bytes(b"x")
+    path = tmp_path / "records.ndjson"
+    path.write_text("\n".join([
+        json.dumps({"_id": "x1", "color": "red"}),
+        json.dumps({"global_key": "lb", "row_data": "hello", "media_type": "VIDEO"}),
+        json.dumps({"global_key": "m", "text": "hi", "metadata": "not an object"}),
+    ]) + "\n")
+    report = cat.import_datarows([tmp_path / "broken.zip", tmp_path / "notes.docx", path])
+    reasons = [why for _, why in report.skipped]
+    assert any("not a readable zip archive" in r for r in reasons)
+    assert any("unsupported file type .docx" in r for r in reasons)
+    assert any("Ximilar record needs" in r for r in reasons)
+    assert any("is not supported (IMAGE or TEXT)" in r for r in reasons)
+    assert any("\"metadata\" must be an object" in r for r in reasons)
+    assert cat.count_datarows() == 0

@@ -144,3 +144,14 @@ def test_atomic_groups_calls_into_one_transaction(cat, text_records):
         cat.set_labels("sports-1", ["sport"])
     labels = cat.get_labels(["sports-0", "sports-1"])
     assert sorted(lab["label"] for labs in labels.values() for lab in labs) == ["sport", "sport"]
+
+
+def test_a_missing_folder_or_a_file_that_is_not_a_catalog_is_a_one_line_error(tmp_path, cli):
+    r = cli("datarows", "list", db=tmp_path / "no-such-folder" / "c.duckdb")
+    assert r.returncode == 2 and "does not exist; create it or pass another --db" in r.stderr
+    assert not (tmp_path / "no-such-folder").exists()
+    junk = tmp_path / "notes.duckdb"
+    junk.write_text("these are notes, not a catalog\n" * 100)
+    r = cli("datarows", "list", db=junk)
+    assert r.returncode == 2 and "cannot open catalog" in r.stderr and "Traceback" not in r.stderr
+    assert junk.read_text().startswith("these are notes")

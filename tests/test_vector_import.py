@@ -192,3 +192,30 @@ def test_big_files_are_parsed_on_two_cores_with_the_same_results(cat, emb, tmp_p
         emb.import_vectors_from_file(write(tmp_path / "bad.ndjson", lines))
     assert [e[0] for e in info.value.errors] == [2, len(lines) - 1, len(lines)]
     assert "matches no data row" in info.value.errors[1][1] and "all zeros" in info.value.errors[2][1]
+
+
+def test_unreadable_gzip_and_wrong_shapes_are_errors(cat, rows, emb, tmp_path):
+    bad = tmp_path / "broken.ndjson.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"not really gzip data")
+    with pytest.raises(CatalogError, match="cannot read vector file"):
+        emb.import_vectors_from_file(bad)
+    with pytest.raises(CatalogError, match="must be a 2-D array"):
+        emb.import_vectors(["sports-0"], np.ones(D))
+    assert emb.get_imported_vector_count() == 0
+
+
+def test_an_embedding_deleted_during_an_import_gets_nothing(cat, rows, emb):
+    from catalog import vector_import
+
+    errors = vector_import._Errors()
+    row_ids = vector_import._resolve(cat, [(1, "sports-0"), (2, "sports-1")], errors)
+    with cat.store.connect() as con:
+        stager = vector_import._Stager(cat, emb, con)
+        stager.append(np.ones((2, D)))
+        cat.delete_embedding(emb.id)
+        with pytest.raises(CatalogError, match="was deleted during the import; nothing was imported"):
+            stager.commit(row_ids)
+        stager.abort()
+    with cat.store.connect() as con:
+        assert one(con, "SELECT count(*) FROM vectors")[0] == 0
+        assert one(con, "SELECT count(*) FROM import_staging")[0] == 0
