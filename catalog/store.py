@@ -97,10 +97,25 @@ _V3 = [  # vector imports stage their rows under a private id, committed chunk b
         started_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
 ]
 
+_V4 = [  # vectors stored uncompressed (embedding floats do not compress, and trying halves import
+    # speed); imports now write in one transaction, so the staging table goes, with any rows that a
+    # killed import of the previous version left staged
+    """CREATE TABLE vectors_v4 (
+        embedding_id UUID NOT NULL,
+        row_id UUID NOT NULL,
+        vector FLOAT[] NOT NULL USING COMPRESSION uncompressed)""",
+    """INSERT INTO vectors_v4 SELECT embedding_id, row_id, vector FROM vectors
+        WHERE embedding_id NOT IN (SELECT staging_id FROM import_staging)""",
+    "DROP TABLE vectors",
+    "ALTER TABLE vectors_v4 RENAME TO vectors",
+    "DROP TABLE import_staging",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
     (3, _V3),
+    (4, _V4),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -5,18 +5,17 @@ A file is read in three phases so that nothing becomes visible unless every line
 1. parse (no lock held): each line is checked and its vector written to a scratch file (files over
    64 MB: the second half by a second interpreter);
 2. resolve (one query): ids are matched against data-row ids and global keys, repeats found;
-3. write: the vectors are staged under a private id and placeholder row ids, each 50,000-vector
-   chunk its own transaction (bounded memory); then one short transaction maps the placeholders to
-   the resolved rows, replaces the old vectors of those rows,
-   makes the staged ones the embedding's and bumps its version, so derived caches rebuild. A kill
-   at any point leaves the catalog as it was (staged rows of a killed import are invisible and are
-   removed by the next import).
+3. write (one transaction): the old vectors of those rows go, the new ones are appended in blocks
+   of whole DuckDB row groups read back from the scratch file (bounded memory), and the embedding's
+   version moves on, so derived caches rebuild. Nothing is visible before the commit; a kill at any
+   point leaves the catalog as it was.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
+import mmap
 import os
 import pickle
 import subprocess
@@ -24,15 +23,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
 from .errors import CatalogError, ValidationError
 from .store import one
 
-CHUNK = 50_000
+ROW_GROUP = 122_880  # DuckDB's rows per row group
+WRITE_BLOCK_BYTES = 512 * 2**20
 WRITE_MEMORY_LIMIT = "512MB"
 PARSE_BLOCK = 8_192
+READ_BLOCK = 8 * 2**20
+PAD = 8
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -54,6 +57,15 @@ class _Errors:
                 f"{what}: {self.total} invalid {self.unit}{'s' if self.total != 1 else ''}; nothing was imported",
                 self.items, self.total, unit=self.unit,
             )
+
+
+def write_rows(dims: int) -> int:
+    """Rows per INSERT: whole DuckDB row groups (an insert that ends in a partial one makes the next
+    checkpoint rewrite the table), up to about 512 MB of vectors; one row group per core is
+    written in parallel. A multiple of 1,024, so that every block of a scratch file starts on a
+    page boundary."""
+    groups = WRITE_BLOCK_BYTES // (ROW_GROUP * dims * 4)
+    return ROW_GROUP * max(1, min(os.cpu_count() or 1, groups))
 
 
 def _open_lines(path: Path):
@@ -86,26 +98,33 @@ class _Scratch:
         """``(start, block)`` over several scratch files, as one sequence."""
         offset = 0
         for sc in scratches:
-            for start, block in sc.chunks(size or CHUNK):
+            for start, block in sc.chunks(size):
                 yield offset + start, block
             offset += sc.n
 
     def append(self, block: np.ndarray):
-        self.fh.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        self.fh.write(np.ascontiguousarray(block, dtype=np.float32).data)
         self.n += len(block)
 
-    def chunks(self, size=CHUNK):
+    def chunks(self, size=None):
+        """``(start, block)`` in order; each block maps its part of the file (no copy), unmapped
+        once the caller lets go of it, so one block at a time is resident."""
         if not self.fh.closed and self.fh.writable():
             self.fh.flush()
         if self.n == 0:
             return
-        with open(self.fh.name, "rb") as fh:  # plain reads: a memmap would keep every page resident
+        row_bytes = self.dims * 4
+        size = size or write_rows(self.dims)
+        with open(self.fh.name, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < self.n * row_bytes:
+                raise CatalogError("the import's scratch file was truncated (disk full?); nothing was imported")
             for start in range(0, self.n, size):
                 count = min(size, self.n - start)
-                block = np.fromfile(fh, dtype=np.float32, count=count * self.dims)
-                if block.size != count * self.dims:
-                    raise CatalogError("the import's scratch file was truncated (disk full?); nothing was imported")
-                yield start, block.reshape(count, self.dims)
+                view = mmap.mmap(fh.fileno(), count * row_bytes, offset=start * row_bytes, access=mmap.ACCESS_READ)
+                block = np.frombuffer(view, dtype=np.float32).reshape(count, self.dims)
+                del view  # the block holds the mapping; it is unmapped when the block is freed
+                yield start, block
+                del block
 
     def close(self):
         self.fh.close()
@@ -162,68 +181,132 @@ def _block_problems(block: np.ndarray) -> list[tuple[int, str]]:
     return bad
 
 
+def _native_parser():
+    """The C fast path (``catalog._ndjson``), or None where it was not built or is switched off with
+    ``CATALOG_NDJSON_NATIVE=0``; the general parser below gives the same results, slower."""
+    if os.environ.get("CATALOG_NDJSON_NATIVE", "1") == "0":
+        return None
+    try:
+        from . import _ndjson
+    except ImportError:
+        return None
+    return _ndjson
+
+
+def _position(fh) -> int:
+    """How far into the file on disk ``fh`` has read (compressed bytes for gzip)."""
+    return fh.fileobj.tell() if isinstance(fh, gzip.GzipFile) else fh.tell()
+
+
+def _read_blocks(fh, limit=None):
+    """The file as ``(buffer, size)`` blocks of whole lines (the last line may lack its newline);
+    ``buffer[size:size + PAD]`` holds newlines, the padding the fast path reads past a line's end.
+    With ``limit``, reading stops after that many bytes (a line boundary)."""
+    buf = bytearray(READ_BLOCK + PAD)
+    carry = 0  # bytes of an unfinished line, moved to the front
+    remaining = limit
+    while True:
+        want = len(buf) - PAD - carry
+        if remaining is not None:
+            want = min(want, remaining)
+        got = fh.readinto(memoryview(buf)[carry:carry + want]) if want > 0 else 0
+        if remaining is not None:
+            remaining -= got
+        size = carry + got
+        if got == 0:  # end of file (or of the limit): what is left is the last line
+            if size:
+                buf[size:size + PAD] = b"\n" * PAD
+                yield buf, size
+            return
+        cut = buf.rfind(b"\n", 0, size) + 1
+        if cut == 0:  # one line longer than the buffer: grow it and read on
+            buf.extend(bytes(len(buf)))
+            carry = size
+            continue
+        tail = bytes(buf[cut:size])
+        buf[cut:cut + PAD] = b"\n" * PAD
+        yield buf, cut
+        buf[:len(tail)] = tail
+        carry = len(tail)
+
+
+def _parse_line(raw: bytes, dims: int, parser, errors: _Errors, line_no: int):
+    """The general parser for one line: ``(key, float64 vector)``, or None (blank, or an error
+    recorded in ``errors``)."""
+    line = raw.strip()
+    if not line:
+        return None
+    if line[-1:] == b",":
+        line = line[:-1].rstrip()
+    try:
+        doc = parser.parse(line)
+        key = doc["id"]
+        vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
+        del doc
+        if not isinstance(key, str) or not key.strip():
+            raise TypeError
+    except Exception:  # noqa: BLE001 - anything unusual gets the careful parser's verdict
+        try:
+            key, vec = _slow_parse(line, dims)
+        except ValueError as exc:
+            errors.add(line_no, str(exc))
+            return None
+    if vec.shape[0] != dims:
+        errors.add(line_no, f"vector has {vec.shape[0]} values, expected {dims}")
+        return None
+    for _, reason in _block_problems(vec.reshape(1, -1)):
+        errors.add(line_no, reason)
+        return None
+    return key.strip(), vec
+
+
 def _parse_lines(fh, dims: int, scratch: _Scratch, errors: _Errors, progress=None, limit=None):
     """Parse every line (up to ``limit`` bytes); returns ``(keys, lines)``: the (line_no, key) of the
-    valid lines in scratch order, and the number of lines read."""
+    valid lines in scratch order, and the number of lines read.
+
+    Plain ``{"id", "vector"}`` lines go through the C fast path, whole blocks at a time; it stops at
+    any line it does not fully accept, which then gets the general parser (and its messages)."""
     import simdjson
 
+    native = _native_parser()
     parser = simdjson.Parser()
-    keys: list[tuple[int, str] | None] = []
-    block = np.empty((PARSE_BLOCK, dims), dtype=np.float64)
+    keys: list[tuple[int, str]] = []
+    block = np.empty((PARSE_BLOCK, dims), dtype=np.float32)
     filled = 0
+    line_no = 0
 
     def flush():
         nonlocal filled
-        part = block[:filled]
-        for i, reason in _block_problems(part):
-            pos = len(keys) - filled + i
-            errors.add(keys[pos][0], reason)
-            keys[pos] = None
         if errors.total == 0:  # once invalid, stop storing vectors: nothing will be written
-            scratch.append(part)
+            scratch.append(block[:filled])
         filled = 0
 
-    line_no = 0
-    consumed = 0
-    for raw in fh:
-        if limit is not None and consumed >= limit:
-            break
-        line_no += 1
-        if limit is not None:
-            consumed += len(raw)
-        if progress is not None and line_no % 5000 == 0:
-            progress(fh.tell() if hasattr(fh, "tell") else None)
-        line = raw.strip()
-        if not line:
-            continue
-        if line[-1:] == b",":
-            line = line[:-1].rstrip()
-        try:
-            doc = parser.parse(line)
-            key = doc["id"]
-            vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
-            del doc
-            if not isinstance(key, str) or not key.strip():
-                raise TypeError
-        except Exception:  # noqa: BLE001 - anything unusual gets the careful parser's verdict
-            try:
-                key, vec = _slow_parse(line, dims)
-            except ValueError as exc:
-                errors.add(line_no, str(exc))
-                continue
-        if vec.shape[0] != dims:
-            errors.add(line_no, f"vector has {vec.shape[0]} values, expected {dims}")
-            continue
-        keys.append((line_no, key.strip()))
-        block[filled] = vec
-        filled += 1
-        if filled == PARSE_BLOCK:
-            flush()
+    for buf, size in _read_blocks(fh, limit):
+        pos = 0
+        while pos < size:
+            if filled == PARSE_BLOCK:
+                flush()
+            if native is not None:
+                pos, filled, line_no, got, stopped = native.parse_block(buf, size, pos, dims, block, filled, line_no)
+                keys.extend(got)
+                if not stopped:
+                    continue
+            eol = buf.find(b"\n", pos, size)
+            eol = size if eol < 0 else eol
+            raw, pos = bytes(buf[pos:eol]), eol + 1
+            line_no += 1
+            parsed = _parse_line(raw, dims, parser, errors, line_no)
+            if parsed is not None:
+                keys.append((line_no, parsed[0]))
+                block[filled] = parsed[1]
+                filled += 1
+        if progress is not None:
+            progress(_position(fh))
     if filled:
         flush()
     if progress is not None:
         progress(None)
-    return [k for k in keys if k is not None], line_no
+    return keys, line_no
 
 
 def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array | None:
@@ -279,121 +362,51 @@ def _resolve(catalog, keys: list[tuple[int, str]], errors: _Errors) -> pa.Array 
     return row_ids
 
 
-def _pid_alive(pid: int) -> bool:
+def _write(catalog, emb, row_ids: pa.Array, chunks) -> int:
+    """Give the rows ``row_ids`` (row ids as strings, in file order) the vectors of ``chunks``
+    (``(start, float32 block)`` in the same order) in one transaction: their old vectors go, the
+    new ones come, the embedding's version moves on. Until the commit nothing is visible; an error
+    or a kill at any point leaves the catalog exactly as it was. DuckDB writes the rows of a big
+    transaction to the file as it goes (whole row groups), so memory stays bounded."""
+    n = len(row_ids)
+    written = 0
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _drop_stale_staging(con) -> None:
-    """Remove rows staged by imports that died (killed, crashed) before their final swap."""
-    stale = [sid for sid, pid, old in con.execute(
-        "SELECT CAST(staging_id AS VARCHAR), pid, started_at < now() - INTERVAL 1 DAY FROM import_staging").fetchall()
-        if old or (pid != os.getpid() and not _pid_alive(pid))]
-    for sid in stale:
-        con.execute("DELETE FROM vectors WHERE embedding_id = ?", [sid])
-        con.execute("DELETE FROM import_staging WHERE staging_id = ?", [sid])
-
-
-PLACEHOLDER = "CAST(printf('00000000-0000-4000-8000-%012x', {pos}) AS UUID)"
-
-
-class _Stager:
-    """Writes vectors under a private staging id and placeholder row ids (one per position in the
-    file), each block its own transaction on a background thread while the next block is read, so
-    memory stays bounded. ``commit`` maps the placeholders to the
-    resolved row ids and hands the rows to the embedding in one short transaction; until then
-    nothing is visible. ``abort`` (or the next import, after a kill) removes what was staged."""
-
-    def __init__(self, catalog, emb, con):
-        import concurrent.futures
-        import uuid
-
-        self.catalog, self.emb, self.con = catalog, emb, con
-        self.staging = str(uuid.uuid4())
-        self.n = 0
-        self.pending = []
-        with catalog.store.transaction() as tx:
-            _drop_stale_staging(tx)
-            tx.execute("INSERT INTO import_staging (staging_id, embedding_id, pid) VALUES (?, ?, ?)",
-                       [self.staging, emb.id, os.getpid()])
-        con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-
-    def append(self, block: np.ndarray) -> None:
-        """Stage the next rows (positions ``n`` onwards); at most two blocks wait in memory."""
-        block = np.array(block, dtype=np.float32)  # a copy: the parser reuses its buffer
-        start, self.n = self.n, self.n + len(block)
-        while len(self.pending) >= 2:
-            self.pending.pop(0).result()
-        self.pending.append(self.pool.submit(self._insert, start, block))
-
-    def stage(self, chunks) -> None:
-        for _, block in chunks:
-            self.append(block)
-
-    def _insert(self, start: int, block: np.ndarray) -> None:
-        tbl = pa.table({
-            "pos": pa.array(np.arange(start, start + len(block), dtype=np.int64)),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), self.emb.dims),
-        })
-        cur = self.con.cursor()
-        try:
-            cur.register("import_chunk", tbl)
-            cur.execute("BEGIN TRANSACTION")
-            cur.execute(f"INSERT INTO vectors SELECT ?::UUID, {PLACEHOLDER.format(pos='pos')}, "
-                        "CAST(vector AS FLOAT[]) FROM import_chunk", [self.staging])
-            cur.execute("COMMIT")
-        finally:
-            cur.close()
-
-    def wait(self) -> None:
-        pending, self.pending = self.pending, []
-        for fut in pending:
-            fut.result()
-
-    def commit(self, row_ids: pa.Array) -> int:
-        self.wait()
-        self.pool.shutdown()
-        if len(row_ids) != self.n:
-            raise CatalogError(f"internal error: {self.n} vectors staged for {len(row_ids)} ids; nothing was imported")
-        emb, staging = self.emb, self.staging
-        with self.catalog.store.transaction() as con:
-            if one(con, "SELECT dims FROM embeddings WHERE id = ?", [emb.id]) is None:
+        with catalog.store.transaction() as con:
+            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # DuckDB's pages, not ours
+            # first: a concurrent delete of the embedding then conflicts instead of leaving orphans
+            if not con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ? RETURNING id",
+                               [emb.id]).fetchall():
                 raise CatalogError(f"embedding {emb.name} was deleted during the import; nothing was imported")
-            con.register("import_map", pa.table({"pos": pa.array(np.arange(self.n, dtype=np.int64)), "rid": row_ids}))
-            try:
-                con.execute(f"UPDATE vectors SET row_id = CAST(m.rid AS UUID) FROM import_map m "
-                            f"WHERE vectors.embedding_id = ? AND vectors.row_id = {PLACEHOLDER.format(pos='m.pos')}",
-                            [staging])
-            finally:
-                con.unregister("import_map")
             if one(con, "SELECT 1 FROM vectors WHERE embedding_id = ? LIMIT 1", [emb.id]) is not None:
-                con.execute(  # replace: old vectors of the imported rows go, in one pass
-                    "DELETE FROM vectors WHERE embedding_id = ? AND row_id IN "
-                    "(SELECT row_id FROM vectors WHERE embedding_id = ?)", [emb.id, staging])
-            con.execute("UPDATE vectors SET embedding_id = ? WHERE embedding_id = ?", [emb.id, staging])
-            con.execute("DELETE FROM import_staging WHERE staging_id = ?", [staging])
-            con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
-        self.catalog._on_vectors_changed(emb.id)
-        return self.n
-
-    def abort(self) -> None:
-        try:
-            self.wait()
-        except Exception:  # noqa: BLE001 - the staged rows are dropped below either way
-            pass
-        self.pool.shutdown()
-        try:
-            with self.catalog.store.transaction() as con:
-                con.execute("DELETE FROM vectors WHERE embedding_id = ?", [self.staging])
-                con.execute("DELETE FROM import_staging WHERE staging_id = ?", [self.staging])
-        except Exception:  # noqa: BLE001 - the next import removes it
-            pass
+                con.register("import_rows", pa.table({"rid": row_ids}))
+                try:  # replace: the old vectors of the imported rows go, in one pass
+                    con.execute("DELETE FROM vectors WHERE embedding_id = ? AND row_id IN "
+                                "(SELECT CAST(rid AS UUID) FROM import_rows)", [emb.id])
+                finally:
+                    con.unregister("import_rows")
+            for start, block in chunks:
+                m, dims = block.shape
+                tbl = pa.table({
+                    "rid": row_ids.slice(start, m),
+                    "vector": pa.ListArray.from_arrays(pa.array(np.arange(0, (m + 1) * dims, dims, dtype=np.int32)),
+                                                       pa.array(np.ascontiguousarray(block, dtype=np.float32).reshape(-1))),
+                })
+                # registered as a stream (one batch): DuckDB lets go of it after the insert, where a
+                # registered table would stay referenced (its block mapped) until the commit
+                con.register("import_chunk", pa.RecordBatchReader.from_batches(tbl.schema, tbl.to_batches()))
+                try:
+                    con.execute("INSERT INTO vectors SELECT ?::UUID, CAST(rid AS UUID), vector FROM import_chunk", [emb.id])
+                finally:
+                    con.unregister("import_chunk")
+                written += m
+                del tbl, block  # lets the scratch file unmap this block before the next one
+            if written != n:
+                raise CatalogError(f"internal error: {written} vectors for {n} ids; nothing was imported")
+    except duckdb.TransactionException as exc:
+        raise CatalogError(f"embedding {emb.name} was changed by another operation during the import "
+                           f"({str(exc).splitlines()[0]}); nothing was imported") from None
+    catalog._on_vectors_changed(emb.id)
+    return n
 
 
 def _require_custom(emb):
@@ -489,14 +502,7 @@ def import_file(emb, path, progress=None, allow_builtin=False) -> int:
         errors.raise_if_any(str(path))
         if not keys:
             raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line")
-        with catalog.store.connect() as con:
-            stager = _Stager(catalog, emb, con)
-            try:
-                stager.stage(_Scratch.chain([scratch, *extra]))
-                return stager.commit(row_ids)
-            except BaseException:
-                stager.abort()
-                raise
+        return _write(catalog, emb, row_ids, _Scratch.chain([scratch, *extra]))
     finally:
         for sc in [scratch, *extra]:
             sc.close()
@@ -524,12 +530,5 @@ def import_array(emb, ids, vectors, allow_builtin=False) -> int:
     errors.raise_if_any("vectors")
     if not keys:
         return 0
-    with emb.catalog.store.connect() as con:
-        stager = _Stager(emb.catalog, emb, con)
-        try:
-            for s in range(0, len(arr), CHUNK):
-                stager.append(arr[s:s + CHUNK])
-            return stager.commit(row_ids)
-        except BaseException:
-            stager.abort()
-            raise
+    step = write_rows(emb.dims)
+    return _write(emb.catalog, emb, row_ids, ((s, arr[s:s + step]) for s in range(0, len(arr), step)))

@@ -37,6 +37,31 @@ def test_opening_an_older_file_migrates_it_and_keeps_data(db_path, text_records)
         assert one(con, "SELECT count(*) FROM batches")[0] == 0
 
 
+def test_migrating_a_v3_file_keeps_its_vectors_drops_staged_ones_and_stores_them_uncompressed(db_path):
+    con = duckdb.connect(str(db_path))
+    migrate(con, upto=3)
+    con.execute("INSERT INTO datarows (id, global_key, media_type, row_data) "
+                "VALUES ('9b2e8f6c-1d52-4c1e-9a39-5e0f6f0e8a11', 'old-row', 'text', 'kept')")
+    con.execute("INSERT INTO embeddings (id, name, dims, custom) VALUES ('5d0c1a8e-0b7e-4f0a-8d7e-2b1f3c4d5e6f', 'old', 8, true)")
+    con.execute("INSERT INTO vectors VALUES ('5d0c1a8e-0b7e-4f0a-8d7e-2b1f3c4d5e6f', "
+                "'9b2e8f6c-1d52-4c1e-9a39-5e0f6f0e8a11', [1, 2, 3, 4, 5, 6, 7, 8.5])")
+    # rows a killed import of the previous version left staged under a private id
+    con.execute("INSERT INTO import_staging (staging_id, embedding_id, pid) VALUES "
+                "('7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b', '5d0c1a8e-0b7e-4f0a-8d7e-2b1f3c4d5e6f', 1)")
+    con.execute("INSERT INTO vectors VALUES ('7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b', "
+                "'00000000-0000-4000-8000-000000000000', [9, 9, 9, 9, 9, 9, 9, 9])")
+    con.close()
+    cat = Catalog(db_path)
+    emb = cat.get_embedding_by_name("old")
+    assert emb.get_imported_vector_count() == 1
+    with cat.store.connect() as con:
+        assert schema_version(con) == SCHEMA_VERSION
+        assert con.execute("SELECT vector FROM vectors").fetchall() == [([1, 2, 3, 4, 5, 6, 7, 8.5],)]
+        assert one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'import_staging'")[0] == 0
+        assert "USING COMPRESSION Uncompressed" in one(
+            con, "SELECT sql FROM duckdb_tables() WHERE table_name = 'vectors'")[0]
+
+
 def test_a_newer_file_is_refused_with_a_clear_message(db_path, cli):
     Catalog(db_path).count_datarows()
     con = duckdb.connect(str(db_path))
@@ -124,11 +149,11 @@ def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_pa
             first = one(con, "SELECT v.vector FROM vectors v JOIN datarows d ON d.id = v.row_id WHERE d.global_key = 'k0'")[0]
         assert first == [1.0] * d
     assert killed_mid_way >= 3
-    # rows staged by the killed imports are removed by the next import
+    # the file stays usable: the next import works and nothing of the killed ones is left
     emb.import_vectors(["k1"], np.full((1, d), 2.0))
     with Catalog(db_path).store.connect() as con:
         assert one(con, "SELECT count(*) FROM vectors")[0] == (n if finished else 10)
-        assert one(con, "SELECT count(*) FROM import_staging")[0] == 0
+        assert one(con, "SELECT count(DISTINCT embedding_id) FROM vectors")[0] == 1
 
 
 def test_atomic_groups_calls_into_one_transaction(cat, text_records):

@@ -204,18 +204,38 @@ def test_unreadable_gzip_and_wrong_shapes_are_errors(cat, rows, emb, tmp_path):
     assert emb.get_imported_vector_count() == 0
 
 
-def test_an_embedding_deleted_during_an_import_gets_nothing(cat, rows, emb):
-    from catalog import vector_import
+def test_an_embedding_deleted_during_an_import_gets_nothing(cat, rows, emb, tmp_path):
+    f = tmp_path / "v.ndjson"
+    f.write_text("".join(json.dumps({"id": f"sports-{i}", "vector": [1.0] * D}) + "\n" for i in range(2)))
+    deleted = []
 
-    errors = vector_import._Errors()
-    row_ids = vector_import._resolve(cat, [(1, "sports-0"), (2, "sports-1")], errors)
-    with cat.store.connect() as con:
-        stager = vector_import._Stager(cat, emb, con)
-        stager.append(np.ones((2, D)))
-        cat.delete_embedding(emb.id)
-        with pytest.raises(CatalogError, match="was deleted during the import; nothing was imported"):
-            stager.commit(row_ids)
-        stager.abort()
+    def progress(pos):  # called while the file is read, before anything is written
+        if not deleted:
+            deleted.append(cat.delete_embedding(emb.id))
+
+    with pytest.raises(CatalogError, match="was deleted during the import; nothing was imported"):
+        emb.import_vectors_from_file(f, progress=progress)
+    assert deleted
     with cat.store.connect() as con:
         assert one(con, "SELECT count(*) FROM vectors")[0] == 0
-        assert one(con, "SELECT count(*) FROM import_staging")[0] == 0
+
+
+def test_a_scratch_file_cut_short_is_an_error_and_nothing_is_written(cat, rows, emb, tmp_path, monkeypatch):
+    """A scratch file shorter than what was parsed (the disk filled up) stops the import."""
+    from catalog import vector_import
+
+    emb.import_vectors(["sports-0"], np.full((1, D), 3.0))
+    f = write(tmp_path / "v.ndjson", [vec_line(f"sports-{i}", np.ones(D)) for i in range(3)])
+    chunks = vector_import._Scratch.chunks
+
+    def cut_short(self, size=None):
+        self.fh.flush()
+        with open(self.fh.name, "r+b") as fh:
+            fh.truncate(D * 4)
+        return chunks(self, size)
+
+    monkeypatch.setattr(vector_import._Scratch, "chunks", cut_short)
+    with pytest.raises(CatalogError, match="scratch file was truncated .disk full.*nothing was imported"):
+        emb.import_vectors_from_file(f)
+    after = stored(cat, emb)
+    assert list(after) == ["sports-0"] and after["sports-0"].tolist() == [3.0] * D

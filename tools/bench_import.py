@@ -4,7 +4,9 @@ Measures, on the same file in the same run:
   * ours      — ``Embedding.import_vectors_from_file`` (validate every line, resolve ids, one transaction);
   * json      — ``json.loads`` per line + ``numpy.asarray`` (parse only, no validation, no write);
   * orjson    — ``orjson.loads`` per line + ``numpy.asarray`` (parse only);
-and prints vectors/s and ratios. Baselines run on the first ``--baseline-n`` lines (they are slow)
+  * simdjson  — pysimdjson per line + ``numpy.frombuffer`` (parse only);
+and prints vectors/s and ratios. Our import is also run on the quarter file with the C fast path of
+the parser switched off (``CATALOG_NDJSON_NATIVE=0``), the speed where it could not be built. Baselines run on the first ``--baseline-n`` lines (they are slow)
 and are reported as rates. Peak memory of our import is measured in a child process for two file
 sizes to show it stays flat in the file size.
 
@@ -72,9 +74,9 @@ print(n, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def run_ours(db: Path, vecs: Path, dims: int) -> tuple[int, float, float]:
+def run_ours(db: Path, vecs: Path, dims: int, env=None) -> tuple[int, float, float]:
     out = subprocess.run([sys.executable, "-c", CHILD, str(db), str(vecs), str(dims)], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout.split()
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}).stdout.split()
     return int(out[0]), float(out[1]), int(out[2]) / 1024
 
 
@@ -89,6 +91,18 @@ def baseline(vecs: Path, limit: int, loads) -> float:
             if n >= limit:
                 break
     return n / (time.perf_counter() - t)
+
+
+def simdjson_loads():
+    import simdjson
+
+    parser = simdjson.Parser()
+
+    def loads(line):
+        doc = parser.parse(line)
+        return {"vector": np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64).copy()}
+
+    return loads
 
 
 def head(vecs: Path, n: int, work: Path) -> Path:
@@ -110,7 +124,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_import"))
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"vector import benchmark: {args.n:,} × {args.dims}-d, {os.cpu_count()} cores")
+    try:
+        from catalog import _ndjson  # noqa: F401
+        native = "built"
+    except ImportError:
+        native = "NOT built (general parser only)"
+    print(f"vector import benchmark: {args.n:,} × {args.dims}-d, {os.cpu_count()} cores; C fast path {native}")
     rows, vecs = make_files(args.workdir, args.n, args.dims)
     print(f"  file: {vecs} ({vecs.stat().st_size / 1e9:.2f} GB)")
     db = catalog_with_rows(args.workdir, rows, args.n)
@@ -119,8 +138,10 @@ def main(argv=None) -> int:
     ours = n / dt
     quarter = head(vecs, args.n // 4, args.workdir)
     n4, dt4, rss4 = run_ours(db, quarter, args.dims)
+    n4g, dt4g, _ = run_ours(db, quarter, args.dims, env={"CATALOG_NDJSON_NATIVE": "0"})
     j = baseline(vecs, args.baseline_n, json.loads)
     o = baseline(vecs, args.baseline_n, orjson.loads)
+    sj = baseline(vecs, args.baseline_n, simdjson_loads())
     raw = args.n * args.dims * 4 / 2**20
 
     print()
@@ -129,6 +150,8 @@ def main(argv=None) -> int:
     print(f"| ours: validate + resolve + write, {n:,} vectors | {ours:,.0f} | 1.00 |")
     print(f"| json.loads + numpy (parse only) | {j:,.0f} | {ours / j:.1f}× |")
     print(f"| orjson.loads + numpy (parse only) | {o:,.0f} | {ours / o:.1f}× |")
+    print(f"| pysimdjson + numpy (parse only) | {sj:,.0f} | {ours / sj:.1f}× |")
+    print(f"| ours without the C fast path, {n4g:,} vectors | {n4g / dt4g:,.0f} | {ours / (n4g / dt4g):.1f}× |")
     print()
     print(f"peak RSS of our import: {rss:,.0f} MiB for {n:,} vectors, {rss4:,.0f} MiB for {n4:,} "
           f"(raw float32 of the full file: {raw:,.0f} MiB)")
