@@ -132,6 +132,22 @@ def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_pa
     with open(vec_file, "w") as fh:
         for i in range(n):
             fh.write(json.dumps({"id": f"k{i}", "vector": rng.standard_normal(d).round(5).tolist()}) + "\n")
+    def k0_vector():
+        with Catalog(db_path).store.connect() as con:
+            return one(con, "SELECT v.vector FROM vectors v JOIN datarows d ON d.id = v.row_id WHERE d.global_key = 'k0'")[0]
+
+    # killed the moment the write transaction starts changing the file (after the whole file was
+    # parsed): the catalog is still "before"
+    for _ in range(2):
+        before = (db_path.stat().st_size, db_path.stat().st_mtime_ns)
+        p = subprocess.Popen([sys.executable, "-c", IMPORT, str(db_path), str(vec_file)], stdout=subprocess.PIPE)
+        while p.poll() is None and (db_path.stat().st_size, db_path.stat().st_mtime_ns) == before:
+            time.sleep(0.002)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert p.returncode == -signal.SIGKILL, "the import ended before it changed the file"
+        assert Catalog(db_path).get_embedding("big").get_imported_vector_count() == 10
+        assert k0_vector() == [1.0] * d
     killed_mid_way = 0
     for delay in (0.3, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 13.0):
         p = subprocess.Popen([sys.executable, "-c", IMPORT, str(db_path), str(vec_file)], stdout=subprocess.PIPE)
@@ -145,9 +161,7 @@ def test_import_killed_with_sigkill_leaves_the_catalog_as_before(db_path, tmp_pa
             finished = True
             break
         killed_mid_way += 1
-        with Catalog(db_path).store.connect() as con:
-            first = one(con, "SELECT v.vector FROM vectors v JOIN datarows d ON d.id = v.row_id WHERE d.global_key = 'k0'")[0]
-        assert first == [1.0] * d
+        assert k0_vector() == [1.0] * d
     assert killed_mid_way >= 3
     # the file stays usable: the next import works and nothing of the killed ones is left
     emb.import_vectors(["k1"], np.full((1, d), 2.0))
