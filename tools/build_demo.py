@@ -37,19 +37,17 @@ def build(db: Path) -> Catalog:
     report = cat.import_datarows([sample / "digits", sample / "texts.ndjson"],
                                  metadata_file=sample / "digits_metadata.csv")
     step(f"imported {report.imported} data rows ({len(report.skipped)} skipped)")
-    if hasattr(cat, "import_labels"):
-        rep = cat.import_labels(sample / "digit_labels.csv")
-        step(f"imported {rep.labels} digit labels on {rep.rows} rows")
+    rep = cat.import_labels(sample / "digit_labels.csv")
+    step(f"imported {rep.labels} digit labels on {rep.rows} rows")
     emb = cat.create_embedding("digits-pixels", 64)
     step(f"imported {emb.import_vectors_from_file(sample / 'digits_pixels.ndjson.gz')} raw-pixel vectors (custom embedding digits-pixels)")
-    if hasattr(cat, "compute_embeddings"):
-        for model in ("color-texture", "all-minilm-l6-v2"):
-            try:
-                res = cat.compute_embeddings(model)
-                step(f"computed {model}: {getattr(res, 'computed', res)}")
-            except CatalogError as exc:
-                step(f"skipped {model}: {exc}")
-    step(f"demo catalog ready at {db} in {time.time() - t0:.0f} s")
+    for model in ("color-texture", "all-minilm-l6-v2"):
+        try:
+            res = cat.compute_embeddings(model)
+            step(f"computed {model}: {res.computed}")
+        except CatalogError as exc:
+            step(f"skipped {model}: {exc}")
+    step(f"built in {time.time() - t0:.0f} s")
     return cat
 
 
@@ -80,6 +78,7 @@ def main(argv=None) -> int:
         shutil.rmtree(target, ignore_errors=True)
         media.replace(target)
     shutil.rmtree(Path(str(tmp) + ".cache"), ignore_errors=True)
+    step(f"demo catalog ready at {args.db}")
     return 0
 
 
