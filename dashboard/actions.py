@@ -8,7 +8,7 @@ import streamlit as st
 
 from . import query_panel, results, selection
 from . import state as search_state
-from .common import (attempt, bump, call, close_dialog, dialog_args, flash, has, open_dialog,
+from .common import (attempt, bump, call, close_dialog, dialog_args, flash, open_dialog,
                      show_error)
 
 from catalog import CatalogError
@@ -177,9 +177,9 @@ def toolbar(cat, s, total: int) -> None:
                   on_click=_add_anchors, args=(True,))
         st.button("Save as slice", key="act_slice_sel", icon=":material/bookmark_add:", disabled=none,
                   on_click=_open, args=("catalog:slice", "selection"))
-        st.button("Send to batch", key="act_batch", icon=":material/send:", disabled=none or not has(cat, "create_batch"),
+        st.button("Send to batch", key="act_batch", icon=":material/send:", disabled=none,
                   on_click=_open, args=("catalog:batch",))
-        st.button("Set metadata", key="act_meta", icon=":material/sell:", disabled=none or not has(cat, "set_metadata"),
+        st.button("Set metadata", key="act_meta", icon=":material/sell:", disabled=none,
                   on_click=_open, args=("catalog:metadata",))
         if st.button("Label by similarity", key="act_label", icon=":material/auto_awesome:", disabled=none):
             _to_labeling()

@@ -128,15 +128,6 @@ def embedding_label(e: dict) -> str:
     return f"{e['name']} · {e['dims']}-d · {kind} · {e['count']:,} vectors"
 
 
-def has(cat: Catalog, method: str) -> bool:
-    """Whether this version of the library offers ``method`` (pages degrade to a note when not)."""
-    return callable(getattr(cat, method, None))
-
-
-def unavailable(what: str) -> None:
-    st.info(f"{what} is not available in this version of the catalog library.")
-
-
 class Timer:
     """Wall time of a block, for the small timing notes shown under results."""
 
@@ -163,6 +154,22 @@ def dialog_args(name: str):
     """The arguments of dialog ``name`` when it is open, else None."""
     got = st.session_state.get("_dialog")
     return got[1] if got and got[0] == name else None
+
+
+def delete_buttons(key: str, delete, target, done) -> None:
+    """The Delete / Cancel row of a confirmation dialog: Delete runs ``delete(target)`` and, when it
+    succeeds, flashes ``done(result)`` and closes the dialog; keys ``{key}_confirm`` / ``{key}_cancel``."""
+    c1, c2 = st.columns(2)
+    if c1.button("Delete", type="primary", icon=":material/delete:", key=f"{key}_confirm", width="stretch"):
+        ok, result = attempt(delete, target)
+        if ok:
+            bump()
+            flash(done(result))
+            close_dialog()
+            st.rerun()
+    if c2.button("Cancel", key=f"{key}_cancel", width="stretch"):
+        close_dialog()
+        st.rerun()
 
 
 def forget_other_dialogs(prefix: str) -> None:

@@ -8,7 +8,7 @@ import tempfile
 import streamlit as st
 
 from .common import (attempt, bump, close_dialog, dialog_args, embeddings, flash, forget_other_dialogs, get_catalog,
-                     has, open_dialog, show_error, show_flash)
+                     delete_buttons, open_dialog, show_error, show_flash)
 
 from catalog import CatalogError
 
@@ -94,40 +94,27 @@ def _import(cat, embs: list[dict]) -> None:
 
 
 def _compute(cat, embs: list[dict]) -> None:
-    if has(cat, "list_models"):
-        try:
-            models = cat.list_models()
-        except CatalogError as exc:
-            show_error(exc)
-            return
-        names = [m["name"] if isinstance(m, dict) else getattr(m, "name", str(m)) for m in models]
-        info = {}
-        for m, n in zip(models, names):
-            d = m if isinstance(m, dict) else getattr(m, "__dict__", {})
-            why = d.get("reason") or d.get("why_not") or ""
-            ok = d.get("available", d.get("runnable", True))
-            info[n] = "" if ok else f" — unavailable: {why}" if why else " — unavailable"
-    else:
-        names = [e["name"] for e in embs if not e["custom"]]
-        info = {n: "" for n in names}
+    try:
+        models = cat.list_models()
+    except CatalogError as exc:
+        show_error(exc)
+        return
+    names = [m["name"] for m in models]
+    info = {m["name"]: "" if m["available"] else f" — unavailable: {m['reason']}" if m["reason"] else " — unavailable"
+            for m in models}
     if not names:
         st.caption("No off-the-shelf models.")
         return
     names = sorted(names, key=lambda n: bool(info.get(n)))  # the ones that can run here first
     model = st.selectbox("Model", names, key="cmp_model", format_func=lambda n: n + info.get(n, ""))
     every = st.checkbox("Recompute rows that already have a vector", key="cmp_all")
-    if st.button("Compute", icon=":material/memory:", key="cmp_go", disabled=not has(cat, "compute_embeddings")):
+    if st.button("Compute", icon=":material/memory:", key="cmp_go"):
         bar = st.progress(0.0, text=f"Computing {model}…")
         ok, res = attempt(cat.compute_embeddings, model, all=every, progress=_Progress(bar, text=f"Computing {model}:"))
         bar.empty()
         if ok:
             bump()
-            done = getattr(res, "computed", None)
-            if done is None and isinstance(res, dict):
-                done = res.get("computed")
-            if done is None and isinstance(res, int):
-                done = res
-            flash(f"{model}: {done:,} vectors computed" if done is not None else f"{model}: vectors computed")
+            flash(f"{model}: {res.computed:,} vectors computed")
             st.rerun()
 
 
@@ -135,17 +122,7 @@ def _compute(cat, embs: list[dict]) -> None:
 def _confirm_delete(cat, name: str, count: int) -> None:
     st.write(f"Delete the custom embedding **{name}** and its **{count:,}** vectors? Slices that use it stop working. "
              "This cannot be undone.")
-    c1, c2 = st.columns(2)
-    if c1.button("Delete", type="primary", icon=":material/delete:", key="del_confirm", width="stretch"):
-        ok, eid = attempt(cat.delete_embedding, name)
-        if ok:
-            bump()
-            flash(f"Embedding ID {eid} deleted")
-            close_dialog()
-            st.rerun()
-    if c2.button("Cancel", key="del_cancel", width="stretch"):
-        close_dialog()
-        st.rerun()
+    delete_buttons("del", cat.delete_embedding, name, lambda eid: f"Embedding ID {eid} deleted")
 
 
 def _delete(cat, embs: list[dict]) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from . import query_panel
 from . import state as search_state
-from .common import (attempt, bump, close_dialog, dialog_args, embeddings, flash, forget_other_dialogs, generation,
+from .common import (attempt, bump, close_dialog, delete_buttons, dialog_args, embeddings, flash, forget_other_dialogs, generation,
                      get_catalog, open_dialog, show_error, show_flash)
 
 from catalog import CatalogError
@@ -49,17 +49,7 @@ def _open_slice(cat, name: str) -> None:
 @st.dialog("Delete slice", on_dismiss=close_dialog)
 def _confirm_delete(cat, name: str) -> None:
     st.write(f"Delete the slice **{name}**? Its rows stay in the catalog; only the saved query is removed.")
-    c1, c2 = st.columns(2)
-    if c1.button("Delete", type="primary", icon=":material/delete:", key="slice_del_confirm", width="stretch"):
-        ok, _ = attempt(cat.delete_slice, name)
-        if ok:
-            bump()
-            flash(f"Slice {name!r} deleted")
-            close_dialog()
-            st.rerun()
-    if c2.button("Cancel", key="slice_del_cancel", width="stretch"):
-        close_dialog()
-        st.rerun()
+    delete_buttons("slice_del", cat.delete_slice, name, lambda _: f"Slice {name!r} deleted")
 
 
 @st.dialog("Edit slice", on_dismiss=close_dialog)

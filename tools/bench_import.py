@@ -16,6 +16,7 @@ Usage: python tools/bench_import.py [--n 1000000] [--dims 512] [--workdir /tmp/b
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -124,11 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_import"))
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        from catalog import _ndjson  # noqa: F401
-        native = "built"
-    except ImportError:
-        native = "NOT built (general parser only)"
+    native = "built" if importlib.util.find_spec("catalog._ndjson") else "NOT built (general parser only)"
     print(f"vector import benchmark: {args.n:,} × {args.dims}-d, {os.cpu_count()} cores; C fast path {native}")
     rows, vecs = make_files(args.workdir, args.n, args.dims)
     print(f"  file: {vecs} ({vecs.stat().st_size / 1e9:.2f} GB)")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog import Catalog  # noqa: E402
+from bench_common import timed  # noqa: E402
 
 
 def build(path: Path, n: int) -> Catalog:
@@ -41,15 +41,6 @@ def build(path: Path, n: int) -> Catalog:
                                   'tags', json_array('outdoor', 'batch-' || (i % 50)))
                FROM range(?) t(i)""", [n])
     return cat
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def constant_update(cat: Catalog) -> int:

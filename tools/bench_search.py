@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from catalog import Catalog  # noqa: E402
+from bench_common import timed  # noqa: E402
 from catalog.errors import NotFound  # noqa: E402
 
 CHUNK = 100_000
@@ -95,15 +96,6 @@ def build(cat, db, n, dims):
         print(f"  imported {e}/{n} vectors", file=sys.stderr)
     print(f"built catalog in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return emb.refresh()
-
-
-def timed(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def memory_child(db, anchors_json, backend):

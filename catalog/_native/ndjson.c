@@ -38,6 +38,12 @@ static inline const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
+/* p at c (after optional whitespace)? Then the position after it and its whitespace, else NULL. */
+static inline const char *expect(const char *p, const char *end, char c) {
+    p = skip_ws(p, end);
+    return p < end && *p == c ? skip_ws(p + 1, end) : NULL;
+}
+
 /* The number of leading ASCII digits (0..8) of 8 bytes read little-endian. */
 static inline int digit_run(uint64_t chunk) {
     uint64_t hi = chunk & UINT64_C(0xF0F0F0F0F0F0F0F0);
@@ -71,8 +77,7 @@ static const char *parse_number_general(const char *p, const char *end, double *
     }
     if (p >= end || *p < '0' || *p > '9') return NULL;
     uint64_t w = 0;
-    int sig = 0;      /* significant digits kept in w */
-    int dropped = 0;  /* integer digits beyond 19 (each one multiplies by 10) */
+    int sig = 0; /* significant digits kept in w; 20: more than 19, left to the exact conversion */
     int exp10 = 0;
     if (*p == '0') {
         p++;
@@ -82,7 +87,7 @@ static const char *parse_number_general(const char *p, const char *end, double *
                 w = w * 10 + (uint64_t)(*p - '0');
                 sig++;
             } else {
-                dropped++;
+                sig = 20;
             }
             p++;
         }
@@ -98,7 +103,7 @@ static const char *parse_number_general(const char *p, const char *end, double *
                 sig++;
                 exp10--;
             } else {
-                sig = 20; /* more than 19 significant digits: left to the exact conversion */
+                sig = 20;
             }
             p++;
         }
@@ -118,7 +123,6 @@ static const char *parse_number_general(const char *p, const char *end, double *
         }
         exp10 += eneg ? -e : e;
     }
-    exp10 += dropped;
     double v;
     if (w == 0 && sig <= 19) {
         v = 0.0;
@@ -174,17 +178,11 @@ static inline const char *parse_number(const char *p, const char *end, double *o
 static int parse_line(const char *p, const char *end, Py_ssize_t dims, float *vec, const char **key,
                       Py_ssize_t *key_len) {
     int have_id = 0, have_vec = 0;
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{') return 0;
-    p = skip_ws(p + 1, end);
+    if ((p = expect(p, end, '{')) == NULL) return 0;
     for (;;) {
         if (p >= end || *p != '"') return 0;
         if (end - p >= 4 && memcmp(p, "\"id\"", 4) == 0) {
-            if (have_id) return 0;
-            p = skip_ws(p + 4, end);
-            if (p >= end || *p != ':') return 0;
-            p = skip_ws(p + 1, end);
-            if (p >= end || *p != '"') return 0;
+            if (have_id || (p = expect(p + 4, end, ':')) == NULL || *p != '"') return 0;
             const char *s = ++p;
             while (p < end && *p != '"') {
                 unsigned char c = (unsigned char)*p;
@@ -197,12 +195,7 @@ static int parse_line(const char *p, const char *end, Py_ssize_t dims, float *ve
             p++;
             have_id = 1;
         } else if (end - p >= 8 && memcmp(p, "\"vector\"", 8) == 0) {
-            if (have_vec) return 0;
-            p = skip_ws(p + 8, end);
-            if (p >= end || *p != ':') return 0;
-            p = skip_ws(p + 1, end);
-            if (p >= end || *p != '[') return 0;
-            p = skip_ws(p + 1, end);
+            if (have_vec || (p = expect(p + 8, end, ':')) == NULL || (p = expect(p, end, '[')) == NULL) return 0;
             Py_ssize_t n = 0;
             int nonzero = 0;
             for (;;) {
