@@ -2,10 +2,10 @@
 
 ``catalog._l1kernel`` (C, pthreads, AVX2 with a portable fallback chosen at run time) speeds up
 exact batched L1 nearest-neighbour search. It is optional: where it does not compile (no C compiler
-or Python headers), the install still succeeds and ``catalog.l1_knn`` uses faiss instead.
+or Python headers), the install still succeeds and ``catalog.search.l1_knn`` uses faiss instead.
 
 ``catalog._ndjson`` (C) is the fast path of the NDJSON vector parser; without it
-``catalog.vector_import`` parses every line with simdjson (about half the speed).
+``catalog.vectors.parsing`` parses every line with simdjson (about half the speed).
 """
 
 from setuptools import Extension, setup

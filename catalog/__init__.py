@@ -4,12 +4,12 @@ from .batches import Batch
 from .catalog import Catalog
 from .embeddings import Embedding
 from .errors import AlreadyExists, CatalogBusy, CatalogError, NotFound, ValidationError
-from .labeling import LabelBySimilarityResult
-from .search.query import Hit, SearchResult
+from .labeling import LabelBySimilarityResult, ReviewDecision
+from .search import Hit, Page, SearchResult, SearchSpec
 from .slices import Slice
 
 __all__ = [
-    "Catalog", "Embedding", "SearchResult", "Hit", "Slice", "Batch", "LabelBySimilarityResult",
+    "Catalog", "SearchSpec", "Page", "Embedding", "SearchResult", "Hit", "Slice", "Batch", "LabelBySimilarityResult", "ReviewDecision",
     "CatalogError", "CatalogBusy", "NotFound", "AlreadyExists", "ValidationError",
 ]
 __version__ = "0.1.0"

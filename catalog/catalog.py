@@ -1,28 +1,50 @@
-"""The :class:`Catalog`: one DuckDB file and the operations on it.
+"""The :class:`Catalog`: one DuckDB file and the operations on it — the composition root.
 
-Each concept lives in its own module as a mixin; this class only ties them to a :class:`Store`.
+Each concept is a service that receives what it uses (the store, the vector cache, other services)
+in its constructor; this class builds them in dependency order and its public methods delegate.
 """
 
 from __future__ import annotations
 
-from .batches import BatchesMixin
-from .bulk_metadata import MetadataMixin
-from .datarows import DataRowsMixin
-from .embeddings import EmbeddingsMixin
-from .labeling import LabelingMixin
-from .labels import LabelsMixin
-from .models import ModelsMixin
-from .search import SearchMixin
-from .slices import SlicesMixin
-from .store import Store
+import numpy as np
+
+from .batches import Batch, Batches
+from .datarows import DataRows, ImportReport
+from .embeddings import Embedding, Embeddings
+from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecision, ReviewReport
+from .labels import LabelImportReport, Labels
+from .metadata import Metadata
+from .models import ComputeReport, Models
+from .search import Searcher, split_call
+from .slices import Slices, save_call
+from .store import RowRefs, Store
+from .vectors import VectorCache, VectorImport
 
 
-class Catalog(DataRowsMixin, EmbeddingsMixin, ModelsMixin, SearchMixin, LabelsMixin, LabelingMixin,
-              SlicesMixin, BatchesMixin, MetadataMixin):
+class Catalog:
     """An embedding catalog stored in one DuckDB file (``path``, else ``$CATALOG_DB``, else ``./catalog.duckdb``)."""
 
     def __init__(self, path=None, lock_timeout: float | None = None):
         self.store = Store(path, lock_timeout=lock_timeout)
+        self.refs = RowRefs(self.store)
+        # -- vectors and embeddings --
+        self.cache = VectorCache(self.store)
+        self.importer = VectorImport(self.store, self.cache)
+        self.embeddings = Embeddings(self.store, self.cache, self.importer)
+        # -- data rows --
+        self.datarows = DataRows(self.store, self.refs)
+        # -- models --
+        self.models = Models(self.store, self.embeddings, self.importer)
+        # -- search --
+        self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models)
+        # -- slices --
+        self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
+        # -- labels and labeling --
+        self.labels = Labels(self.store, self.refs, self.slices)
+        self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices)
+        # -- batches and metadata --
+        self.batches = Batches(self.store, self.refs, self.datarows, self.slices)
+        self.metadata = Metadata(self.store, self.refs, self.slices)
 
     @property
     def path(self):
@@ -37,3 +59,249 @@ class Catalog(DataRowsMixin, EmbeddingsMixin, ModelsMixin, SearchMixin, LabelsMi
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.store.path)!r})"
+
+    # -- vectors and embeddings ----------------------------------------------------------------------
+    def create_embedding(self, name: str, dims: int) -> Embedding:
+        return self.embeddings.create_embedding(name, dims)
+
+    def get_embeddings(self) -> list[Embedding]:
+        return self.embeddings.get_embeddings()
+
+    def get_embedding_by_id(self, embedding_id: str) -> Embedding:
+        return self.embeddings.get_embedding_by_id(embedding_id)
+
+    def get_embedding_by_name(self, name: str) -> Embedding:
+        return self.embeddings.get_embedding_by_name(name)
+
+    def get_embedding(self, ref) -> Embedding:
+        """An embedding by id or name (or an :class:`Embedding`, returned refreshed)."""
+        return self.embeddings.get_embedding(ref)
+
+    def embedding_counts(self) -> dict[str, int]:
+        """Vector count per embedding id."""
+        return self.embeddings.embedding_counts()
+
+    def delete_embedding(self, ref) -> str:
+        return self.embeddings.delete_embedding(ref)
+
+    # -- data rows -----------------------------------------------------------------------------------
+    def import_datarows(self, paths, metadata_file=None) -> ImportReport:
+        """Import images, folders, .zip archives and NDJSON record files; one transaction."""
+        return self.datarows.import_datarows(paths, metadata_file)
+
+    def count_datarows(self) -> int:
+        return self.datarows.count_datarows()
+
+    def list_datarows(self, limit: int = 50, offset: int = 0) -> list[dict]:
+        return self.datarows.list_datarows(limit, offset)
+
+    def get_datarows(self, refs) -> list[dict]:
+        """Rows for ids or global_keys, in the order given; unknown ones raise :class:`NotFound`."""
+        return self.datarows.get_datarows(refs)
+
+    def get_datarow(self, ref) -> dict:
+        return self.datarows.get_datarow(ref)
+
+    def resolve_row_ids(self, refs) -> list[str]:
+        """Data-row ids for ids or global_keys (order kept, duplicates dropped)."""
+        return self.datarows.resolve_row_ids(refs)
+
+    def iter_datarows(self, batch: int = 10_000):
+        return self.datarows.iter_datarows(batch)
+
+    def export_datarows(self, out, fmt: str = "ndjson") -> int:
+        """Write every row (id, global_key, media_type, row_data, metadata) to a text stream."""
+        return self.datarows.export_datarows(out, fmt)
+
+    # -- models --------------------------------------------------------------------------------------
+    def list_models(self) -> list[dict]:
+        """Each model's name, id, dims, media type and whether it can run here (and why not)."""
+        return self.models.list_models()
+
+    def compute_embeddings(self, model, all=False, device=None, batch_size=None, progress=None, weights=None,
+                           pretrained=None) -> ComputeReport:
+        """Embed the rows of ``model``'s media type that have no vector yet (every one with ``all``).
+
+        ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``. ``progress(done, total)``
+        is called after every batch. ``weights``: a checkpoint file or model folder instead of the
+        usual places; ``pretrained``: the open_clip tag for clip-vit-b-32 (default ``openai``).
+        Raises :class:`CatalogError` before any work when the model cannot run here.
+        """
+        return self.models.compute_embeddings(model, all=all, device=device, batch_size=batch_size,
+                                              progress=progress, weights=weights, pretrained=pretrained)
+
+    def encode_query(self, embedding, text=None, image=None) -> np.ndarray:
+        """The unit vector of a text prompt or an outside image in ``embedding``'s space, shape ``(dims,)``.
+
+        Text goes through the CLIP text tower (clip-vit-b-32) or the sentence model (text
+        embeddings); ``image`` (a path, bytes or a PIL image) through the image model.
+        """
+        return self.models.encode_query(embedding, text=text, image=image)
+
+
+    # -- search --------------------------------------------------------------------------------------
+    def search(self, spec, *args, **kwargs):
+        """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the
+        keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=0.85, max_score=1.0,
+        aggregate="mean", where=None, limit=50, offset=0, order="desc", include_anchors=False, text=None,
+        image=None, backend=None)``. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
+        add an anchor encoded by the embedding's model; ``limit=None`` returns every match."""
+        return self.searcher.search(*split_call(spec, args, kwargs))
+
+    def search_row_ids(self, spec, *args, **kwargs) -> list[str]:
+        """Every matching row id in result order, in either form of :meth:`search` (no paging)."""
+        return self.searcher.row_ids(*split_call(spec, args, kwargs, paged=False))
+
+    def build_search_index(self, embedding) -> dict:
+        """Build the approximate (IVF-Flat L1) index of an embedding now; returns its description."""
+        return self.searcher.build_index(embedding)
+
+    def search_index_info(self, embedding) -> dict | None:
+        """The approximate index's description (nlist, calibrated nprobe, measured recall) or None."""
+        return self.searcher.index_info(embedding)
+
+    # -- slices --------------------------------------------------------------------------------------
+    def save_slice(self, name, spec=None, *args, **kwargs):
+        """Save a search under ``name``: ``save_slice(name, SearchSpec, description=None, replace=False)``
+        or the keyword form ``save_slice(name, embedding=None, anchors=(), negative_anchors=(),
+        min_score=0.85, max_score=1.0, aggregate="mean", where=None, order="desc", description=None,
+        replace=False, text=None, include_anchors=False)``. Without an embedding (and anchors) the slice
+        is a pure filter slice; a ``text`` prompt is encoded again whenever the slice is read;
+        ``replace=True`` updates an existing slice in place."""
+        return self.slices.save_slice(name, *save_call(spec, args, kwargs))
+
+    def get_slices(self):
+        return self.slices.get_slices()
+
+    def get_slice(self, name):
+        """The slice named ``name`` (or with that id)."""
+        return self.slices.get_slice(name)
+
+    def delete_slice(self, name) -> None:
+        return self.slices.delete_slice(name)
+
+    def export_slice(self, name, out, fmt: str = "ndjson") -> int:
+        """Write every row of the slice (id, global_key, score, metadata, labels) in the slice's order."""
+        return self.slices.export_slice(name, out, fmt)
+
+    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0):
+        """Rows matching ``where`` by ``global_key``, as a ``SearchResult`` with score None."""
+        return self.slices.filter_datarows(where, limit, offset)
+
+    def filter_row_ids(self, where=None) -> list[str]:
+        """Ids of every row matching ``where``, ordered by ``global_key``."""
+        return self.slices.filter_row_ids(where)
+
+    # -- labels and labeling -------------------------------------------------------------------------
+    def set_labels(self, row, labels, source: str = "manual", score: float | None = None) -> list[str]:
+        """Give ``row`` (id or global_key) the ``labels``; returns the cleaned names.
+
+        ``source="manual"`` (the default) writes reviewed labels that join the labeled pool and
+        replaces suggestions of the same name; ``source="similarity"`` writes an unreviewed
+        suggestion with ``score`` and never replaces a manual or reviewed label.
+        """
+        return self.labels.set_labels(row, labels, source=source, score=score)
+
+    def remove_labels(self, row, labels=None) -> int:
+        """Remove ``labels`` (all of them when None) from ``row`` (or a list of rows); returns the count.
+
+        Naming a label the row does not have is an error and removes nothing.
+        """
+        return self.labels.remove_labels(row, labels)
+
+    def review_labels(self, rows, accept: bool, labels=None) -> int:
+        """Accept (reviewed = true: they join the labeled pool) or reject (delete) the unreviewed
+        suggestions on ``rows``; ``labels`` limits it to those names. Returns how many were reviewed.
+        """
+        return self.labels.review_labels(rows, accept, labels)
+
+    def get_labels(self, rows=None) -> dict[str, list[dict]]:
+        """``{row_id: [{"label", "source", "score", "reviewed", "created_at"}]}`` for ``rows``
+        (ids or global_keys; every one is a key, with ``[]`` when it has no labels), or for every
+        labeled row when ``rows`` is None. Labels are sorted by name.
+        """
+        return self.labels.get_labels(rows)
+
+    def label_counts(self) -> dict[str, dict]:
+        """``{label: {"rows", "pool", "pending"}}``: rows carrying it, of them in the labeled pool
+        (manual or reviewed), and unreviewed suggestions."""
+        return self.labels.label_counts()
+
+    def import_labels(self, path) -> LabelImportReport:
+        """Import labels from CSV (header with ``id`` and ``label``) or NDJSON (``{"id", "label"}``).
+
+        ``id`` is a data-row id or global_key; a row may appear on several lines. Optional
+        ``source``, ``score`` and ``reviewed`` columns (as written by :meth:`export_labels`) are
+        honoured, so an export imports back unchanged; without them labels are manual. Every line is
+        validated first; on any error nothing is written (:class:`ValidationError` lists the lines).
+        """
+        return self.labels.import_labels(path)
+
+    def export_labels(self, out, fmt: str = "csv", slice=None) -> int:
+        """Write every label (or those of the rows of ``slice``, a name or a Slice) to a text stream.
+
+        Columns: id, global_key, label, source, score, reviewed; sorted by global_key and label.
+        Returns the number of labels written.
+        """
+        return self.labels.export_labels(out, fmt, slice)
+
+    def label_by_similarity(self, embedding, rows=None, results: int = 10, threshold: float = 0.30,
+                            top_only: bool = False, save: bool = False, slice=None) -> LabelBySimilarityResult:
+        """Suggest labels for ``rows`` from their ``results`` nearest labeled rows (PRODUCT.md §4).
+
+        ``rows``: ids/global_keys, a Slice, a SearchResult, or ``"unlabeled"`` (every row with a
+        vector in the embedding and no label at all); or ``slice=NAME``. With ``save=True`` the
+        suggested labels are written with source ``similarity``, their score and reviewed = false
+        (idempotent; a manual or reviewed label is never replaced).
+        """
+        return self.labeling.label_by_similarity(embedding, rows, results, threshold, top_only, save, slice)
+
+    def evaluate_label_by_similarity(self, embedding, results=(1, 3, 5, 10), thresholds=None) -> Evaluation:
+        """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold).
+
+        Returns a :class:`catalog.labeling.Evaluation` (``.to_dict()`` for JSON/charts).
+        """
+        return self.labeling.evaluate_label_by_similarity(embedding, results, thresholds)
+
+    def apply_review(self, decisions: list[ReviewDecision]) -> ReviewReport:
+        """Apply a review of label-by-similarity suggestions, one :class:`ReviewDecision` per row
+        (``ReviewDecision.from_suggestions(row, ticks, added)``), in one transaction: ticked
+        suggestions are accepted, added labels written as manual, every other unreviewed
+        suggestion on those rows is rejected. Returns counts (:class:`ReviewReport`)."""
+        return self.labeling.apply_review(decisions)
+
+    # -- batches and metadata ------------------------------------------------------------------------
+    def create_batch(self, name, project, slice=None, ids=None, priority: int = 3) -> Batch:
+        """Freeze the rows of ``slice`` (a name) or ``ids`` (row ids or global_keys) into a new batch.
+
+        Rows already in a batch of ``project`` are skipped and listed in ``batch.skipped``
+        (``{"id", "global_key", "batch"}``). If every row is skipped nothing is created.
+        """
+        return self.batches.create_batch(name, project, slice=slice, ids=ids, priority=priority)
+
+    def get_batches(self, project=None) -> list[Batch]:
+        return self.batches.get_batches(project)
+
+    def get_batch(self, name, project) -> Batch:
+        return self.batches.get_batch(name, project)
+
+    def delete_batch(self, name, project) -> None:
+        """Remove the batch; its rows become free to join another batch of the project."""
+        return self.batches.delete_batch(name, project)
+
+    def export_batch(self, name, project, out, fmt: str = "ndjson") -> int:
+        """Write every row of the batch: id, global_key, media_type, row_data, metadata, labels."""
+        return self.batches.export_batch(name, project, out, fmt)
+
+    def set_metadata(self, values: dict, *, slice=None, ids=None, where=None) -> int:
+        """Set each dotted key of ``values`` on every targeted row; returns the number of rows changed.
+
+        Exactly one target: ``slice`` (a slice name), ``ids`` (row ids or global_keys) or ``where``
+        (a filter; ``{}`` is every row). A dotted key creates the nested objects it needs; a key whose
+        parent is not an object on some row (``a.b`` where ``a`` is 5) fails the whole change.
+        """
+        return self.metadata.set_metadata(values, slice=slice, ids=ids, where=where)
+
+    def unset_metadata(self, keys, *, slice=None, ids=None, where=None) -> int:
+        """Remove each dotted key from every targeted row (missing keys are fine); returns the rows targeted."""
+        return self.metadata.unset_metadata(keys, slice=slice, ids=ids, where=where)

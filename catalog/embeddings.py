@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .errors import AlreadyExists, CatalogError, NotFound
 from .store import one, scalar
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .catalog import Catalog
-
 MIN_DIMS, MAX_DIMS = 8, 2048
+LIST_HINT = "list the embeddings to see them"
+LIST_HINT_SHORT = "list the embeddings"
 
 
 @dataclass
@@ -28,30 +26,25 @@ class Embedding:
     model: str | None
     media_type: str | None
     version: int
-    catalog: "Catalog" = field(repr=False, compare=False)
+    service: "Embeddings" = field(repr=False, compare=False)
 
     # -- Labelbox SDK names ---------------------------------------------------------------------
     def import_vectors_from_file(self, path, progress=None) -> int:
         """Validate and import an NDJSON(.gz) file; all-or-nothing. Returns the number imported."""
-        from .vector_import import import_file
-
-        return import_file(self, path, progress=progress)
+        return self.service.import_vectors_from_file(self, path, progress=progress)
 
     def import_vectors(self, ids, vectors) -> int:
         """Import a numpy array (one row per id or global_key) with the same validation as a file."""
-        from .vector_import import import_array
-
-        return import_array(self, ids, vectors)
+        return self.service.import_vectors(self, ids, vectors)
 
     def get_imported_vector_count(self) -> int:
-        with self.catalog.store.connect() as con:
-            return scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [self.id])
+        return self.service.vector_count(self.id)
 
     def delete(self) -> None:
-        self.catalog.delete_embedding(self.id)
+        self.service.delete_embedding(self.id)
 
     def refresh(self) -> "Embedding":
-        return self.catalog.get_embedding(self.id)
+        return self.service.get_embedding(self.id)
 
     def to_dict(self, count: int | None = None) -> dict:
         d = {"id": self.id, "name": self.name, "dims": self.dims, "custom": self.custom,
@@ -72,30 +65,39 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
-class EmbeddingsMixin:
-    """Catalog methods for embedding types."""
+class Embeddings:
+    """Embedding types of one catalog: ``store`` (the DuckDB file), ``cache`` (the
+    :class:`~catalog.vectors.cache.VectorCache`) and ``importer`` (the
+    :class:`~catalog.vectors.importer.VectorImport`)."""
+
+    def __init__(self, store, cache, importer):
+        self.store = store
+        self.cache = cache
+        self.importer = importer
 
     def _embedding(self, row) -> Embedding:
-        return Embedding(*row, catalog=self)
+        return Embedding(*row, service=self)
 
     def create_embedding(self, name: str, dims: int) -> Embedding:
         name = (name or "").strip()
         if not name:
-            raise CatalogError("embedding name is empty; give a name such as my-embedding")
+            raise CatalogError("embedding name is empty; give a name such as my-embedding", field="name")
         if len(name) > 100:
-            raise CatalogError(f"embedding name is {len(name)} characters long; use at most 100")
+            raise CatalogError(f"embedding name is {len(name)} characters long; use at most 100", field="name")
         try:
             dims = int(dims)
         except (TypeError, ValueError):
-            raise CatalogError(f"embedding dims must be a whole number from {MIN_DIMS} to {MAX_DIMS}, not {dims!r}") from None
+            raise CatalogError(f"embedding dims must be a whole number from {MIN_DIMS} to {MAX_DIMS}, not {dims!r}",
+                               field="dims") from None
         if not MIN_DIMS <= dims <= MAX_DIMS:
-            raise CatalogError(f"embedding dims must be from {MIN_DIMS} to {MAX_DIMS}, not {dims}")
+            raise CatalogError(f"embedding dims must be from {MIN_DIMS} to {MAX_DIMS}, not {dims}", field="dims")
         if _is_uuid(name):
-            raise CatalogError(f"embedding name {name!r} looks like an id; choose a name that is not a UUID")
+            raise CatalogError(f"embedding name {name!r} looks like an id; choose a name that is not a UUID",
+                               field="name")
         eid = str(uuid.uuid4())
         with self.store.transaction() as con:
             if one(con, "SELECT 1 FROM embeddings WHERE lower(name) = lower(?)", [name]):
-                raise AlreadyExists(f"an embedding named {name!r} already exists; choose another name")
+                raise AlreadyExists(f"an embedding named {name!r} already exists; choose another name", field="name")
             con.execute(
                 "INSERT INTO embeddings (id, name, dims, custom) VALUES (?, ?, ?, true)", [eid, name, dims]
             )
@@ -108,18 +110,18 @@ class EmbeddingsMixin:
 
     def get_embedding_by_id(self, embedding_id: str) -> Embedding:
         if not _is_uuid(embedding_id):
-            raise NotFound(f"embedding id {embedding_id!r} is not a UUID; run `advtool embeddings list`")
+            raise NotFound(f"embedding id {embedding_id!r} is not a UUID", field="embedding", hint=LIST_HINT_SHORT)
         with self.store.connect() as con:
             row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE id = ?", [str(embedding_id)])
         if row is None:
-            raise NotFound(f"no embedding with id {embedding_id}; run `advtool embeddings list` to see them")
+            raise NotFound(f"no embedding with id {embedding_id}", field="embedding", hint=LIST_HINT)
         return self._embedding(row)
 
     def get_embedding_by_name(self, name: str) -> Embedding:
         with self.store.connect() as con:
             row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE lower(name) = lower(?)", [name])
         if row is None:
-            raise NotFound(f"no embedding named {name!r}; run `advtool embeddings list` to see them")
+            raise NotFound(f"no embedding named {name!r}", field="embedding", hint=LIST_HINT)
         return self._embedding(row)
 
     def get_embedding(self, ref) -> Embedding:
@@ -135,7 +137,7 @@ class EmbeddingsMixin:
         try:
             return self.get_embedding_by_name(ref)
         except NotFound:
-            raise NotFound(f"no embedding with id or name {ref!r}; run `advtool embeddings list` to see them") from None
+            raise NotFound(f"no embedding with id or name {ref!r}", field="embedding", hint=LIST_HINT) from None
 
     def embedding_counts(self) -> dict[str, int]:
         """Vector count per embedding id."""
@@ -146,20 +148,32 @@ class EmbeddingsMixin:
             ).fetchall()
         return dict(rows)
 
+    def vector_count(self, embedding_id: str) -> int:
+        """The number of vectors the embedding holds."""
+        with self.store.connect() as con:
+            return scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [embedding_id])
+
+    def import_vectors_from_file(self, emb: Embedding, path, progress=None) -> int:
+        """Validate and import an NDJSON(.gz) file into ``emb`` (a custom embedding); all-or-nothing."""
+        return self.importer.import_file(emb, path, progress=progress)
+
+    def import_vectors(self, emb: Embedding, ids, vectors) -> int:
+        """Import a numpy array into ``emb`` (a custom embedding), validated like a file."""
+        return self.importer.import_array(emb, ids, vectors)
+
     def delete_embedding(self, ref) -> str:
         emb = self.get_embedding(ref)
         if not emb.custom:
             raise CatalogError(
-                f"{emb.name} is an off-the-shelf embedding and cannot be deleted; only custom embeddings can"
+                f"{emb.name} is an off-the-shelf embedding and cannot be deleted; only custom embeddings can",
+                field="embedding",
             )
         with self.store.transaction() as con:
             con.execute("DELETE FROM vectors WHERE embedding_id = ?", [emb.id])
             con.execute("DELETE FROM embeddings WHERE id = ?", [emb.id])
-        self._on_vectors_changed(emb.id)
+        self.vectors_changed(emb.id)
         return emb.id
 
-    def _on_vectors_changed(self, embedding_id: str) -> None:
+    def vectors_changed(self, embedding_id: str) -> None:
         """Hook for derived state (vector caches, indexes) after an embedding's vectors change."""
-        from . import vector_cache
-
-        vector_cache.invalidate(self.store, embedding_id)
+        self.cache.invalidate(embedding_id)

@@ -1,4 +1,4 @@
-"""Saved slices: a named search state (embedding, anchors, score range, aggregation, filter, order).
+"""Saved slices: a named :class:`SearchSpec` (its JSON is the stored query).
 
 Slices are dynamic: the stored query runs again every time the slice is read, so rows imported later
 appear when they match. A slice without an embedding is a pure filter slice: its rows are the rows the
@@ -7,7 +7,6 @@ filter selects, listed by ``global_key``, with score None.
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -15,28 +14,26 @@ from datetime import datetime
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from .errors import AlreadyExists, CatalogError, NotFound
-from .filters import compile_filter, parse_filter
-from .search import Hit, SearchResult
+from .export import check_format, write_records
+from .filters import compile_filter
+from .search import ALL, Hit, Page, SearchResult, SearchSpec
 from .store import one, scalar
 
 NAME_MIN, NAME_MAX = 3, 60
-AGGREGATES = ("mean", "max")
-ORDERS = ("desc", "asc")
 EXPORT_CHUNK = 5_000
 
 
 def check_name(name, what="slice", lo=NAME_MIN, hi=NAME_MAX) -> str:
     """A stripped name of ``lo``–``hi`` (3–60) printable characters."""
     if not isinstance(name, str):
-        raise CatalogError(f"{what} name must be a string")
+        raise CatalogError(f"{what} name must be a string", field="name")
     name = name.strip()
     if not lo <= len(name) <= hi:
-        raise CatalogError(f"{what} name {name!r} must be {lo} to {hi} characters long")
+        raise CatalogError(f"{what} name {name!r} must be {lo} to {hi} characters long", field="name")
     if any(not c.isprintable() for c in name):
-        raise CatalogError(f"{what} name {name!r} must not contain control characters")
+        raise CatalogError(f"{what} name {name!r} must not contain control characters", field="name")
     return name
 
 
@@ -54,7 +51,12 @@ class Slice:
     query: dict
     created_at: str | None
     updated_at: str | None
-    catalog: object = field(repr=False, compare=False, default=None)
+    service: "Slices" = field(repr=False, compare=False, default=None)
+
+    @property
+    def spec(self) -> SearchSpec:
+        """The stored search."""
+        return SearchSpec.from_json(self.query)
 
     @property
     def is_filter_only(self) -> bool:
@@ -62,60 +64,48 @@ class Slice:
 
     def search_args(self) -> dict:
         """The keyword arguments of :meth:`Catalog.search` this slice stands for."""
-        return _search_args(self.query)
+        return self.spec.kwargs()
 
-    def rows(self, limit: int | None = 50, offset: int = 0):
+    def rows(self, limit: int | None = 50, offset: int = 0) -> SearchResult:
         """One page of the slice's rows as a ``SearchResult`` (``limit=None``: all of them)."""
-        if self.is_filter_only:
-            return self.catalog.filter_datarows(self.query.get("where"), limit=limit, offset=offset)
-        return self.catalog.search(**self.search_args(), limit=limit, offset=offset)
+        return self.service.rows(self, Page(limit, offset))
 
     def row_ids(self) -> list[str]:
         """Every row id of the slice, in the slice's order."""
-        if self.is_filter_only:
-            return self.catalog.filter_row_ids(self.query.get("where"))
-        return list(self.catalog.search_row_ids(**self.search_args()))
+        return self.service.row_ids(self)
 
     def delete(self) -> None:
-        self.catalog.delete_slice(self.name)
+        self.service.delete_slice(self.name)
 
     def export(self, out, fmt: str = "ndjson") -> int:
-        return self.catalog.export_slice(self.name, out, fmt)
+        return self.service.export_slice(self.name, out, fmt)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "description": self.description, "query": self.query,
                 "created_at": self.created_at, "updated_at": self.updated_at}
 
 
-def _anchor_list(anchors) -> list:
-    """Anchors as a list: one string or one vector is one anchor."""
-    if anchors is None:
-        return []
-    if isinstance(anchors, str) or (isinstance(anchors, np.ndarray) and anchors.ndim == 1):
-        return [anchors]
-    return list(anchors)
+_SELECT = "SELECT CAST(id AS VARCHAR), name, description, CAST(query AS VARCHAR), created_at, updated_at FROM slices"
 
 
-def _search_args(q: dict) -> dict:
-    """Stored query → keyword arguments of ``Catalog.search`` (stored vectors are lists of floats)."""
-    def anchors(items):
-        return [np.asarray(a, dtype=np.float32) if isinstance(a, list) else a for a in items or []]
+class Slices:
+    """Saved slices, and plain filtered listings (what a pure filter slice shows).
 
-    return {"embedding": q["embedding"], "anchors": anchors(q.get("anchors")),
-            "negative_anchors": anchors(q.get("negative_anchors")), "text": q.get("text"),
-            "min_score": q.get("min_score", 0.85), "max_score": q.get("max_score", 1.0),
-            "aggregate": q.get("aggregate", "mean"), "where": q.get("where"), "order": q.get("order", "desc"),
-            "include_anchors": bool(q.get("include_anchors", False))}
+    ``embeddings`` resolves the slice's embedding, ``refs`` its row anchors, ``searcher`` runs it and
+    ``datarows`` gives the metadata and labels of exported rows."""
 
+    def __init__(self, store, refs, embeddings, searcher, datarows):
+        self.store = store
+        self.refs = refs
+        self.embeddings = embeddings
+        self.searcher = searcher
+        self.datarows = datarows
 
-class SlicesMixin:
-    """Catalog methods for saved slices and plain filtered listings."""
-
-    # -- filtered listing (pure filter slices, and anyone who wants rows by filter) -------------
-    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0):
+    # -- filtered listing ----------------------------------------------------------------------------
+    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0) -> SearchResult:
         """Rows matching ``where`` by ``global_key``, as a ``SearchResult`` with score None."""
         if (limit is not None and limit < 0) or offset < 0:
-            raise CatalogError("limit and offset must not be negative")
+            raise CatalogError("`limit` and `offset` must not be negative", field="limit")
         sql, params = compile_filter(where)
         base = f"SELECT CAST(d.id AS VARCHAR), d.global_key FROM datarows d WHERE {sql} ORDER BY d.global_key"
         page, page_params = (" OFFSET ?", [offset]) if limit is None else (" LIMIT ? OFFSET ?", [limit, offset])
@@ -132,71 +122,58 @@ class SlicesMixin:
                                params).fetchall()
         return [r[0] for r in rows]
 
-    # -- saving -------------------------------------------------------------------------------------
-    def _slice_query(self, embedding, anchors, negative_anchors, min_score, max_score, aggregate, where, order,
-                     text=None, include_anchors=False) -> dict:
-        """The stored form of a search state, checked by running it once (so a saved slice always runs)."""
-        if isinstance(where, str):
-            where = parse_filter(where)
-        if where is not None and not isinstance(where, dict):
-            raise CatalogError("a slice filter must be a JSON object such as {\"split\": \"train\"}")
-        compile_filter(where)  # raises on a bad filter
-        if aggregate not in AGGREGATES:
-            raise CatalogError(f"aggregate {aggregate!r} is not supported; use mean or max")
-        if order not in ORDERS:
-            raise CatalogError(f"order {order!r} is not supported; use desc or asc")
-        anchors = _anchor_list(anchors)
-        negative_anchors = _anchor_list(negative_anchors)
-        query = {"embedding": None, "anchors": [], "negative_anchors": [], "text": None, "min_score": None,
-                 "max_score": None, "aggregate": aggregate, "where": where or None, "order": order,
-                 "include_anchors": False}
-        if embedding is None:
-            if anchors or negative_anchors or text is not None:
-                raise CatalogError("anchors need an embedding: pass --embedding (name or id), "
-                                   "or leave out the anchors for a pure filter slice")
-            return query
-        emb = self.get_embedding(embedding)
-        query.update(embedding=emb.id, anchors=self._stored_anchors(anchors),
-                     negative_anchors=self._stored_anchors(negative_anchors), text=text,
-                     min_score=min_score, max_score=max_score, include_anchors=bool(include_anchors))
-        self.search(**_search_args(query), limit=0)  # the search's own checks: anchors, vectors, range
-        query["min_score"], query["max_score"] = float(min_score), float(max_score)
-        return query
+    # -- running a slice -----------------------------------------------------------------------------
+    def rows(self, s: Slice, page: Page) -> SearchResult:
+        spec = s.spec
+        if spec.is_filter_only:
+            return self.filter_datarows(spec.where, limit=page.limit, offset=page.offset)
+        return self.searcher.search(spec, page)
 
-    def _stored_anchors(self, anchors) -> list:
-        """Row refs become row ids (they must exist); raw vectors become lists of floats."""
+    def row_ids(self, s: Slice) -> list[str]:
+        spec = s.spec
+        if spec.is_filter_only:
+            return self.filter_row_ids(spec.where)
+        return list(self.searcher.row_ids(spec))
+
+    # -- saving --------------------------------------------------------------------------------------
+    def stored_spec(self, spec: SearchSpec) -> SearchSpec:
+        """The form a slice stores: the embedding by id, row anchors as row ids (they must exist);
+        checked by running it once, so a saved slice always runs."""
+        if spec.is_filter_only:
+            return spec
+        emb = self.embeddings.get_embedding(spec.embedding)
+        stored = spec.replace(embedding=emb.id, anchors=self._stored_anchors(spec.anchors),
+                              negatives=self._stored_anchors(spec.negatives))
+        self.searcher.search(stored, Page(limit=0))  # the search's own checks: anchors, vectors, range
+        return stored
+
+    def _stored_anchors(self, anchors) -> tuple:
         refs = [a for a in anchors if isinstance(a, str)]
-        ids = iter(self.resolve_row_ids(refs) if refs else [])
+        ids = iter(self.refs.resolve(refs, field="anchors") if refs else [])
         out = []
         for a in anchors:
             if isinstance(a, str):
                 out.append(next(ids))
             else:
-                vec = np.asarray(a, dtype=np.float32).reshape(-1)
-                if not np.all(np.isfinite(vec)):
-                    raise CatalogError("an anchor vector contains NaN or Infinity")
-                out.append([float(x) for x in vec])
-        return out
+                if not np.all(np.isfinite(np.asarray(a, dtype=np.float64))):
+                    raise CatalogError("an anchor vector contains NaN or Infinity", field="anchors")
+                out.append(tuple(float(x) for x in np.asarray(a, dtype=np.float32)))
+        return tuple(out)
 
-    def save_slice(self, name, embedding=None, anchors=(), negative_anchors=(), min_score=0.85, max_score=1.0,
-                   aggregate="mean", where=None, order="desc", description=None, replace=False, text=None,
-                   include_anchors=False) -> Slice:
-        """Save the search state under ``name``; ``replace=True`` updates an existing slice in place.
-
-        Without ``embedding`` (and anchors) the slice is a pure filter slice. ``text`` is a text prompt
-        anchor, encoded again whenever the slice is read.
-        """
+    def save_slice(self, name, spec: SearchSpec, description=None, replace=False) -> Slice:
+        """Save ``spec`` under ``name``; ``replace=True`` updates an existing slice in place."""
         name = check_name(name)
         if description is not None and not isinstance(description, str):
-            raise CatalogError("slice description must be a string")
-        query = self._slice_query(embedding, anchors, negative_anchors, min_score, max_score, aggregate, where,
-                                  order, text=text, include_anchors=include_anchors)
-        text = orjson.dumps(query).decode()
+            raise CatalogError("slice description must be a string", field="description")
+        if spec.image is not None:
+            raise CatalogError("an image prompt cannot be saved in a slice; use row anchors or a text prompt",
+                               field="image")
+        text = orjson.dumps(self.stored_spec(spec).to_json()).decode()
         with self.store.transaction() as con:
             existing = one(con, "SELECT CAST(id AS VARCHAR), description FROM slices WHERE name = ?", [name])
             if existing and not replace:
-                raise AlreadyExists(f"a slice named {name!r} already exists; pass --replace to update it "
-                                    "or choose another name")
+                raise AlreadyExists(f"a slice named {name!r} already exists; pass `replace` to update it "
+                                    "or choose another name", field="name")
             if existing:
                 con.execute("UPDATE slices SET query = CAST(? AS JSON), description = ?, updated_at = now() WHERE name = ?",
                             [text, description if description is not None else existing[1], name])
@@ -205,26 +182,23 @@ class SlicesMixin:
                             [str(uuid.uuid4()), name, description, text])
         return self.get_slice(name)
 
-    # -- reading ------------------------------------------------------------------------------------
-    _SLICE_SELECT = ("SELECT CAST(id AS VARCHAR), name, description, CAST(query AS VARCHAR), created_at, updated_at "
-                     "FROM slices")
-
+    # -- reading -------------------------------------------------------------------------------------
     def _slice(self, row) -> Slice:
         return Slice(id=row[0], name=row[1], description=row[2], query=json.loads(row[3]),
-                     created_at=_iso(row[4]), updated_at=_iso(row[5]), catalog=self)
+                     created_at=_iso(row[4]), updated_at=_iso(row[5]), service=self)
 
     def get_slices(self) -> list[Slice]:
         with self.store.connect() as con:
-            rows = con.execute(f"{self._SLICE_SELECT} ORDER BY name").fetchall()
+            rows = con.execute(f"{_SELECT} ORDER BY name").fetchall()
         return [self._slice(r) for r in rows]
 
     def get_slice(self, name) -> Slice:
-        """The slice named ``name`` (or with that id)."""
-        ref = str(name).strip()
+        """The slice named ``name`` (or with that id, or the :class:`Slice` itself, read again)."""
+        ref = (name.id if isinstance(name, Slice) else str(name)).strip()
         with self.store.connect() as con:
-            row = one(con, f"{self._SLICE_SELECT} WHERE name = ? OR CAST(id AS VARCHAR) = lower(?)", [ref, ref])
+            row = one(con, f"{_SELECT} WHERE name = ? OR CAST(id AS VARCHAR) = lower(?)", [ref, ref])
         if row is None:
-            raise NotFound(f"no slice named {ref!r}; see `advtool slices list`")
+            raise NotFound(f"no slice named {ref!r}", field="slice", hint="list the slices to see them")
         return self._slice(row)
 
     def delete_slice(self, name) -> None:
@@ -232,45 +206,44 @@ class SlicesMixin:
         with self.store.transaction() as con:
             con.execute("DELETE FROM slices WHERE id = CAST(? AS UUID)", [s.id])
 
-    # -- export -------------------------------------------------------------------------------------
+    # -- export --------------------------------------------------------------------------------------
     def export_slice(self, name, out, fmt: str = "ndjson") -> int:
         """Write every row of the slice (id, global_key, score, metadata, labels) in the slice's order."""
-        if fmt not in ("ndjson", "csv"):
-            raise CatalogError(f"export format {fmt!r} is not supported; use ndjson or csv")
-        hits = self.get_slice(name).rows(limit=None).results
-        writer = None
-        if fmt == "csv":
-            writer = csv.writer(out)
-            writer.writerow(["id", "global_key", "score", "metadata", "labels"])
-        for start in range(0, len(hits), EXPORT_CHUNK):
-            chunk = hits[start:start + EXPORT_CHUNK]
-            details = self._row_details([h.id for h in chunk])
-            for h in chunk:
-                meta, labels = details.get(h.id, ({}, []))
-                if writer is not None:
-                    writer.writerow([h.id, h.global_key, "" if h.score is None else repr(float(h.score)),
-                                     json.dumps(meta, ensure_ascii=False), json.dumps(labels, ensure_ascii=False)])
-                else:
-                    out.write(orjson.dumps({"id": h.id, "global_key": h.global_key,
-                                            "score": None if h.score is None else float(h.score),
-                                            "metadata": meta, "labels": labels}).decode())
-                    out.write("\n")
+        check_format(fmt)
+        hits = self.rows(self.get_slice(name), ALL).results
+
+        def records():
+            for start in range(0, len(hits), EXPORT_CHUNK):
+                chunk = hits[start:start + EXPORT_CHUNK]
+                details = self.datarows.row_details([h.id for h in chunk])
+                for h in chunk:
+                    meta, labels = details.get(h.id, ({}, []))
+                    yield {"id": h.id, "global_key": h.global_key,
+                           "score": None if h.score is None else float(h.score), "metadata": meta, "labels": labels}
+
+        write_records(out, records(), fmt, ["id", "global_key", "score", "metadata", "labels"])
         return len(hits)
 
-    def _row_details(self, ids) -> dict:
-        """``{row_id: (metadata, [label dicts])}`` for ``ids``."""
-        if not ids:
-            return {}
-        with self.store.connect() as con:
-            con.register("export_ids", pa.table({"id": pa.array(list(ids), pa.string())}))
-            try:
-                rows = con.execute(
-                    """SELECT CAST(d.id AS VARCHAR), CAST(d.metadata AS VARCHAR),
-                              list({'label': l.label, 'source': l.source, 'score': l.score, 'reviewed': l.reviewed}
-                                   ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL)
-                       FROM export_ids e JOIN datarows d ON d.id = CAST(e.id AS UUID)
-                       LEFT JOIN labels l ON l.row_id = d.id
-                       GROUP BY d.id, d.metadata""").fetchall()
-            finally:
-                con.unregister("export_ids")
-        return {r[0]: (json.loads(r[1]), list(r[2] or [])) for r in rows}
+
+_SAVE_ARGS = ("embedding", "anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "order",
+              "description", "replace", "text", "include_anchors")
+
+
+def save_call(spec, args: tuple, kwargs: dict) -> tuple[SearchSpec, str | None, bool]:
+    """``(spec, description, replace)`` from either form of ``Catalog.save_slice``:
+    ``save_slice(name, SearchSpec, description=None, replace=False)`` or the keyword form
+    ``save_slice(name, embedding=None, anchors=(), ..., description=None, replace=False, ...)``."""
+    if isinstance(spec, SearchSpec):
+        kw = dict(zip(("description", "replace"), args))
+        for k, v in kwargs.items():
+            if k not in ("description", "replace") or k in kw:
+                raise TypeError(f"save_slice(name, spec, description=None, replace=False) got {k!r}")
+            kw[k] = v
+        return spec, kw.get("description"), bool(kw.get("replace", False))
+    kw = dict(zip(_SAVE_ARGS, (spec, *args))) if spec is not None or args else {}
+    for k, v in kwargs.items():
+        if k not in _SAVE_ARGS or k in kw:
+            raise TypeError(f"save_slice got an unexpected or repeated argument {k!r}")
+        kw[k] = v
+    description, replace = kw.pop("description", None), bool(kw.pop("replace", False))
+    return SearchSpec.from_kwargs(**kw), description, replace

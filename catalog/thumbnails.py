@@ -29,8 +29,8 @@ _uri_bytes = 0
 _uri_lock = threading.Lock()
 
 
-def thumbs_dir(catalog) -> Path:
-    return catalog.store.cache_dir / "thumbs"
+def thumbs_dir(store) -> Path:
+    return store.cache_dir / "thumbs"
 
 
 def is_remote(source: str) -> bool:
@@ -60,7 +60,7 @@ def _make(source: Path, target: Path, size: int) -> None:
     os.replace(tmp, target)
 
 
-def thumbnail(catalog, row: dict, size: int = THUMB_SIZE, make: bool = True) -> Path | None:
+def thumbnail(store, row: dict, size: int = THUMB_SIZE, make: bool = True) -> Path | None:
     """The thumbnail file of an image row (made now if missing); None for text, URLs and unreadable files."""
     if row.get("media_type") != "image":
         return None
@@ -72,7 +72,7 @@ def thumbnail(catalog, row: dict, size: int = THUMB_SIZE, make: bool = True) -> 
     except OSError:
         return None
     key = _key(source, st, size)
-    target = thumbs_dir(catalog) / key[:2] / f"{key}.jpg"
+    target = thumbs_dir(store) / key[:2] / f"{key}.jpg"
     if target.exists():
         return target
     if not make:
@@ -84,15 +84,15 @@ def thumbnail(catalog, row: dict, size: int = THUMB_SIZE, make: bool = True) -> 
     return target
 
 
-def thumbnails(catalog, rows, size: int = THUMB_SIZE, workers: int = 4) -> dict[str, Path | None]:
+def thumbnails(store, rows, size: int = THUMB_SIZE, workers: int = 4) -> dict[str, Path | None]:
     """Thumbnails for many rows (``{row id: path or None}``); missing ones are made in parallel."""
-    out = {r["id"]: thumbnail(catalog, r, size, make=False) for r in rows}
+    out = {r["id"]: thumbnail(store, r, size, make=False) for r in rows}
     missing = [r for r in rows if out[r["id"]] is None and r.get("media_type") == "image"]
     if len(missing) == 1:
-        out[missing[0]["id"]] = thumbnail(catalog, missing[0], size)
+        out[missing[0]["id"]] = thumbnail(store, missing[0], size)
     elif missing:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for r, p in zip(missing, pool.map(lambda r: thumbnail(catalog, r, size), missing)):
+            for r, p in zip(missing, pool.map(lambda r: thumbnail(store, r, size), missing)):
                 out[r["id"]] = p
     return out
 
@@ -121,10 +121,10 @@ def data_uri(path: Path | str) -> str | None:
     return uri
 
 
-def clear(catalog) -> None:
+def clear(store) -> None:
     """Delete every cached thumbnail (they are made again on demand)."""
     global _uri_bytes
-    shutil.rmtree(thumbs_dir(catalog), ignore_errors=True)
+    shutil.rmtree(thumbs_dir(store), ignore_errors=True)
     with _uri_lock:
         _uris.clear()
         _uri_bytes = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from . import query_panel, results, selection
@@ -11,7 +9,8 @@ from . import state as search_state
 from .common import (attempt, bump, call, close_dialog, dialog_args, flash, open_dialog,
                      show_error)
 
-from catalog import CatalogError
+from catalog import CatalogError, SearchSpec
+from catalog.metadata import parse_assignment_lines
 
 
 # -- selection -> query ---------------------------------------------------------------------------------
@@ -65,13 +64,13 @@ def save_slice_dialog(cat, what: str) -> None:
     replace = st.checkbox("Replace the slice of that name if it exists", value=bool(s.slice and what == "search"))
     if st.button("Save slice", type="primary", icon=":material/bookmark_add:", key="dlg_slice_save"):
         if what == "search":
-            kw = s.slice_kwargs()
+            spec = call(s.slice_spec)
         else:
             rows = call(cat.get_datarows, selection.ids())
-            if rows is None:
-                return
-            kw = dict(embedding=None, where={"global_key": {"$in": [r["global_key"] for r in rows]}})
-        sl = call(cat.save_slice, name.strip(), description=description.strip() or None, replace=replace, **kw)
+            spec = None if rows is None else SearchSpec(where={"global_key": {"$in": [r["global_key"] for r in rows]}})
+        if spec is None:
+            return
+        sl = call(cat.save_slice, name.strip(), spec, description=description.strip() or None, replace=replace)
         if sl is not None:
             bump()
             if what == "search":
@@ -102,25 +101,6 @@ def batch_dialog(cat) -> None:
             st.rerun()
 
 
-def parse_pairs(text: str) -> dict:
-    """``KEY=VALUE`` lines into a dict (values as JSON where they parse: numbers, booleans, lists)."""
-    out = {}
-    for n, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if "=" not in line:
-            raise ValueError(f"line {n}: {line!r} is not KEY=VALUE")
-        key, value = line.split("=", 1)
-        if not key.strip():
-            raise ValueError(f"line {n}: the key is empty")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value.strip()
-    return out
-
-
 @st.dialog("Set metadata", width="medium", on_dismiss=close_dialog)
 def metadata_dialog(cat) -> None:
     n = selection.count()
@@ -130,9 +110,9 @@ def metadata_dialog(cat) -> None:
     unset = st.text_input("Remove fields (comma-separated)", placeholder="e.g. old_tag")
     if st.button("Apply", type="primary", icon=":material/sell:", key="dlg_meta_apply"):
         try:
-            values = parse_pairs(text)
-        except ValueError as exc:
-            st.error(str(exc))
+            values = parse_assignment_lines(text)
+        except CatalogError as exc:
+            show_error(exc)
             return
         keys = [k.strip() for k in unset.split(",") if k.strip()]
         if not values and not keys:

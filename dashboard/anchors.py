@@ -55,7 +55,7 @@ def render(cat, s) -> None:
     if rows is None:
         return
     by_id = {r["id"]: r for r in rows}
-    thumbs = thumbnails.thumbnails(cat, rows)
+    thumbs = thumbnails.thumbnails(cat.store, rows)
     with st.container(border=True, key="anchors_panel"):
         head = st.container(horizontal=True, vertical_alignment="center")
         n = len(s.anchors) + bool(s.text) + bool(s.image)

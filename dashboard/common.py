@@ -48,15 +48,35 @@ def get_catalog() -> Catalog | None:
     return _open(str(path))
 
 
+# the library's input names (backticked in its messages) as this dashboard's widgets call them
+LABELS = {
+    "where": "the filter", "min_score": "the score range's minimum", "max_score": "the score range's maximum",
+    "anchors": "the anchors", "negatives": "the negative anchors", "text": "the text prompt",
+    "image": "the query image", "embedding": "the embedding", "aggregate": "the aggregation",
+    "order": "the order", "limit": "the page size", "offset": "the page", "replace": "“Replace”",
+    "slice": "the slice", "ids": "the selection", "results": "“Number of results”",
+    "threshold": "“Threshold”", "top_only": "“Mark only top scoring label”", "batch_size": "the batch size",
+    "device": "the device", "weights": "the weights folder", "pretrained": "the pretrained tag",
+    "dims": "“Dims”", "name": "the name", "project": "the project",
+}
+HINTS: dict[str, str] = {}
+
+
+def worded(exc: CatalogError) -> str:
+    """A library error in this dashboard's words."""
+    return exc.worded(LABELS, HINTS)
+
+
 def show_error(exc: CatalogError) -> None:
     """A library error as a message (never a traceback); busy catalogs get a gentler warning."""
     if isinstance(exc, CatalogBusy):
-        st.warning(f"{exc}. The page will work again as soon as the other process is done; try again.", icon="⏳")
+        st.warning(f"{worded(exc)}. The page will work again as soon as the other process is done; try again.",
+                   icon="⏳")
     elif isinstance(exc, ValidationError) and exc.errors:
-        st.error(str(exc), icon="🚫")
+        st.error(worded(exc), icon="🚫")
         st.code(exc.report(), language=None)
     else:
-        st.error(str(exc), icon="🚫")
+        st.error(worded(exc), icon="🚫")
 
 
 @contextlib.contextmanager

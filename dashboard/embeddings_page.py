@@ -11,6 +11,7 @@ from .common import (attempt, bump, close_dialog, dialog_args, embeddings, flash
                      delete_buttons, open_dialog, show_error, show_flash)
 
 from catalog import CatalogError
+from catalog.embeddings import MAX_DIMS, MIN_DIMS
 
 
 def _table(embs: list[dict]) -> None:
@@ -27,7 +28,7 @@ def _create(cat) -> None:
     with st.form("create_embedding", border=False, clear_on_submit=True):
         c1, c2 = st.columns([3, 1])
         name = c1.text_input("Name", placeholder="e.g. my-resnet-features")
-        dims = c2.number_input("Dims", min_value=1, max_value=4096, value=512, step=1)
+        dims = c2.number_input("Dims", min_value=MIN_DIMS, max_value=MAX_DIMS, value=512, step=1)
         if st.form_submit_button("Create embedding", type="primary", icon=":material/add:"):
             ok, emb = attempt(cat.create_embedding, name, int(dims))
             if ok:

@@ -128,7 +128,7 @@ def render(cat, rows: list[dict], labels: dict[str, list[str]] | None = None, si
     """Cards for ``rows`` (dicts from ``get_datarows`` with an optional ``score``) in a grid."""
     if not rows:
         return
-    thumbs = thumbnails.thumbnails(cat, rows)
+    thumbs = thumbnails.thumbnails(cat.store, rows)
     labels = labels or {}
     cards = [{"id": r["id"], "html": card_html(r, thumbs.get(r["id"]), labels.get(r["id"], [])),
               "selected": selection.contains(r["id"])} for r in rows]

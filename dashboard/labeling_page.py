@@ -9,7 +9,6 @@ import streamlit as st
 from . import labeling_eval_panel, labeling_review, results, selection
 from . import state as search_state
 from .common import attempt, bump, embeddings, flash, forget_other_dialogs, get_catalog, show_error, show_flash
-from .labeling_model import parse_results
 
 from catalog import CatalogError
 
@@ -56,7 +55,7 @@ def _params() -> tuple:
 def _run(cat, rows_arg, params: tuple, limit: int) -> None:
     emb, k, thr, top = params
     res = cat.label_by_similarity(emb, rows_arg, results=k, threshold=thr / 100.0, top_only=top)
-    parsed = parse_results(res)
+    parsed = list(res.results)
     total = len(parsed)
     parsed = parsed[:limit]
     run = st.session_state.get("lbs_run", 0) + 1

@@ -1,5 +1,6 @@
 """The review list of label-by-similarity: each query row beside its nearest labeled rows and its
-suggested labels as checkboxes; Apply writes the ticked ones as reviewed labels."""
+suggested labels as checkboxes; Apply hands the reviewer's ticks to the library
+(:meth:`catalog.Catalog.apply_review`), which decides what is written."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import html
 
 import streamlit as st
 
-from catalog import thumbnails
-
-from .labeling_model import Plan, QueryRow, plan
+from catalog import ReviewDecision, thumbnails
+from catalog.labeling import RowSuggestions
 
 ROWS_PER_PAGE = 10
 HITS_SHOWN = 10
@@ -23,7 +23,7 @@ def added(run: int) -> dict[str, list[str]]:
     return st.session_state.setdefault(f"lbs_added_{run}", {})
 
 
-def ticks(run: int, rows: list[QueryRow]) -> dict[tuple[str, str], bool]:
+def ticks(run: int, rows: list[RowSuggestions]) -> dict[tuple[str, str], bool]:
     """The reviewer's ticks (checkboxes not shown yet keep the suggestion)."""
     out = {}
     extra = added(run)
@@ -35,7 +35,7 @@ def ticks(run: int, rows: list[QueryRow]) -> dict[tuple[str, str], bool]:
     return out
 
 
-def edited(run: int, rows: list[QueryRow]) -> bool:
+def edited(run: int, rows: list[RowSuggestions]) -> bool:
     """Whether the reviewer changed anything (a tick or an added label)."""
     if any(added(run).values()):
         return True
@@ -69,7 +69,8 @@ def _media(cat, row: dict | None, thumb, width: int) -> None:
                     unsafe_allow_html=True)
 
 
-def render_row(cat, run: int, r: QueryRow, rows_by_id: dict, thumbs: dict, k_shown: int) -> None:
+def render_row(cat, run: int, r: RowSuggestions, rows_by_id: dict, thumbs: dict, hit_labels: dict,
+               k_shown: int) -> None:
     with st.container(border=True, key=f"lbs_row_{run}_{r.id}"):
         c_query, c_hits, c_labels = st.columns([1.2, 4.2, 1.8], gap="medium")
         with c_query:
@@ -81,7 +82,8 @@ def render_row(cat, run: int, r: QueryRow, rows_by_id: dict, thumbs: dict, k_sho
                 for h in r.hits[:k_shown]:
                     with st.container(width=84, gap=None):
                         _media(cat, rows_by_id.get(h.id), thumbs.get(h.id), 76)
-                        st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(h.labels[:2]))
+                        names = [lab["label"] for lab in hit_labels.get(h.id, [])]
+                        st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(names[:2]))
         with c_labels:
             st.caption("Labels (ticked = suggested)")
             if not r.labels and not added(run).get(r.id):
@@ -94,7 +96,7 @@ def render_row(cat, run: int, r: QueryRow, rows_by_id: dict, thumbs: dict, k_sho
                           label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
 
 
-def render(cat, run: int, rows: list[QueryRow], k_shown: int) -> None:
+def render(cat, run: int, rows: list[RowSuggestions], k_shown: int) -> None:
     """One page of the review list (rows of the page fetched in one call, thumbnails from the cache)."""
     pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
     page = int(st.session_state.get("lbs_page") or 1)
@@ -102,48 +104,21 @@ def render(cat, run: int, rows: list[QueryRow], k_shown: int) -> None:
     shown = rows[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]
     ids = list(dict.fromkeys([r.id for r in shown] + [h.id for r in shown for h in r.hits[:k_shown]]))
     rows_by_id = {d["id"]: d for d in cat.get_datarows(ids)} if ids else {}
-    thumbs = thumbnails.thumbnails(cat, list(rows_by_id.values()), size=thumbnails.THUMB_SIZE)
+    thumbs = thumbnails.thumbnails(cat.store, list(rows_by_id.values()), size=thumbnails.THUMB_SIZE)
     hit_ids = list(dict.fromkeys(h.id for r in shown for h in r.hits[:k_shown]))
     hit_labels = cat.get_labels(hit_ids) if hit_ids else {}
     for r in shown:
-        for h in r.hits:
-            if h.id in hit_labels:
-                h.labels = [lab["label"] for lab in hit_labels[h.id]]
-    for r in shown:
-        render_row(cat, run, r, rows_by_id, thumbs, k_shown)
+        render_row(cat, run, r, rows_by_id, thumbs, hit_labels, k_shown)
     if pages > 1:
         with st.container(horizontal=True, horizontal_alignment="center"):
             st.pagination(pages, key="lbs_page")
 
 
-def apply(cat, run: int, rows: list[QueryRow]) -> int:
-    """Write the reviewed labels; returns how many labels were accepted."""
-    ids = [r.id for r in rows]
-    current = cat.get_labels(ids)
-    pending = {rid: [l["label"] for l in labs if l.get("source") == "similarity" and not l.get("reviewed")]
-               for rid, labs in current.items()}
-    in_pool = {rid: {l["label"] for l in labs if l.get("source") == "manual" or l.get("reviewed")}
-               for rid, labs in current.items()}
-    plans: list[Plan] = plan(rows, ticks(run, rows), added(run), pending)
-    accepted = 0
-    with cat.atomic():  # one transaction: all of the review or nothing
-        for p in plans:
-            have, waiting = in_pool.get(p.row_id, set()), set(pending.get(p.row_id, []))
-            review, manual = [], []
-            for label, score in p.accept.items():
-                if label in have:
-                    continue
-                if label in waiting:
-                    review.append(label)
-                elif score is not None:
-                    cat.set_labels(p.row_id, [label], source="similarity", score=min(1.0, max(0.0, score)))
-                    review.append(label)
-                else:
-                    manual.append(label)
-            if review:
-                accepted += cat.review_labels([p.row_id], accept=True, labels=review)
-            if manual:
-                accepted += len(cat.set_labels(p.row_id, manual, source="manual"))
-            if p.reject:
-                cat.review_labels([p.row_id], accept=False, labels=p.reject)
-    return accepted
+def apply(cat, run: int, rows: list[RowSuggestions]) -> int:
+    """Write the review (the library decides what each tick means); returns how many labels were accepted."""
+    per_row: dict[str, dict[str, bool]] = {}
+    for (row_id, label), on in ticks(run, rows).items():
+        per_row.setdefault(row_id, {})[label] = on
+    extra = added(run)
+    decisions = [ReviewDecision.from_suggestions(r, per_row.get(r.id), extra.get(r.id, [])) for r in rows]
+    return cat.apply_review(decisions).accepted

@@ -10,6 +10,8 @@ from . import state as search_state
 from .common import embedding_label, embeddings
 from .state import DEFAULT_MAX, DEFAULT_MIN, SearchState
 
+from catalog.metadata import parse_value
+
 AGGREGATES = {"mean": "Mean", "max": "Any"}
 LABEL_STATES = ["Any", "Labeled", "Unlabeled"]
 MEDIA = {"all": "All", "image": "Images", "text": "Texts"}
@@ -72,14 +74,6 @@ def clear_image() -> None:
     search_state.update(image=None, image_name=None)
 
 
-def _parse_value(text: str):
-    text = text.strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value: str, raw: str) -> dict | None:
     """The filter the pickers and the JSON box stand for (raises ValueError for bad JSON)."""
     parts: list[dict] = []
@@ -101,7 +95,7 @@ def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value:
     if label.strip():
         parts.append({"label": label.strip()})
     if meta_key.strip():
-        parts.append({meta_key.strip(): _parse_value(meta_value)})
+        parts.append({meta_key.strip(): parse_value(meta_value.strip())})
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else {"$and": parts}

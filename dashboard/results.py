@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from catalog.search import Page as SearchPage
+
 from .common import generation
 from .state import PER_PAGE, SearchState
 
@@ -45,7 +47,7 @@ def _kept(name: str, key, make):
 
 
 def _labels(cat, ids: list[str]) -> dict[str, list[str]]:
-    if not ids or not callable(getattr(cat, "get_labels", None)):
+    if not ids:
         return {}
 
     def make():
@@ -78,7 +80,7 @@ def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
     offset = (s.page - 1) * per_page
     t0 = time.perf_counter()
     if s.is_similarity:
-        res = cat.search(s.embedding, limit=per_page, offset=offset, **s.search_kwargs())
+        res = cat.search(s.spec(), SearchPage(per_page, offset))
         page = Page(res.total, _rows_for(cat, res.results), mode="similar")
     elif s.where:
         res = cat.filter_datarows(s.where, limit=per_page, offset=offset)
@@ -110,7 +112,7 @@ def cached_fetch(cat, s: SearchState, per_page: int = PER_PAGE, force: bool = Fa
 def all_ids(cat, s: SearchState) -> list[str]:
     """Every row id of the state's result set (for "select all" and for labeling the results)."""
     if s.is_similarity:
-        return list(cat.search_row_ids(s.embedding, **s.search_kwargs()))
+        return list(cat.search_row_ids(s.spec()))
     if s.where:
         return list(cat.filter_row_ids(s.where))
     return [r["id"] for r in cat.iter_datarows()]

@@ -61,15 +61,11 @@ def _edit(cat, sl) -> None:
                               help="Embedding, anchors, score range, aggregation and filters as they are now.")
     if st.button("Save", type="primary", icon=":material/save:", key="slice_edit_save"):
         if use_current:
-            kw = s.slice_kwargs()
+            ok, spec = attempt(s.slice_spec)
         else:
-            q = sl.query
-            kw = dict(embedding=q.get("embedding"), anchors=q.get("anchors") or [],
-                      negative_anchors=q.get("negative_anchors") or [],
-                      min_score=q.get("min_score") if q.get("min_score") is not None else 0.85,
-                      max_score=q.get("max_score") if q.get("max_score") is not None else 1.0,
-                      aggregate=q.get("aggregate") or "mean", where=q.get("where"), order=q.get("order") or "desc")
-        ok, _ = attempt(cat.save_slice, sl.name, description=description.strip() or None, replace=True, **kw)
+            ok, spec = attempt(lambda: sl.spec)
+        if ok:
+            ok, _ = attempt(cat.save_slice, sl.name, spec, description=description.strip() or None, replace=True)
         if ok:
             bump()
             flash(f"Slice {sl.name!r} updated")

@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import streamlit as st
 
-DEFAULT_MIN, DEFAULT_MAX = 0.85, 1.0
+from catalog import CatalogError, SearchSpec
+from catalog.search.spec import DEFAULT_MAX_SCORE, DEFAULT_MIN_SCORE
+
+DEFAULT_MIN, DEFAULT_MAX = DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE
 PER_PAGE = 48
 
 
@@ -43,24 +46,17 @@ class SearchState:
                 round(self.max_score, 4), self.aggregate, json.dumps(self.where, sort_keys=True),
                 self.text, hash(self.image) if self.image else None, self.order)
 
-    def search_kwargs(self) -> dict:
-        """Arguments of ``Catalog.search`` / ``search_row_ids`` (without paging)."""
-        kw = dict(anchors=list(self.anchors), negative_anchors=list(self.negatives),
-                  min_score=float(self.min_score), max_score=float(self.max_score),
-                  aggregate=self.aggregate, where=self.where, order=self.order)
-        if self.text:
-            kw["text"] = self.text
-        if self.image:
-            kw["image"] = self.image
-        return kw
+    def spec(self) -> SearchSpec:
+        """The library's description of this search (``Catalog.search`` / ``search_row_ids``)."""
+        return SearchSpec(embedding=self.embedding, anchors=self.anchors, negatives=self.negatives,
+                          text=self.text or None, image=self.image or None, min_score=self.min_score,
+                          max_score=self.max_score, aggregate=self.aggregate, where=self.where, order=self.order)
 
-    def slice_kwargs(self) -> dict:
-        """Arguments of ``Catalog.save_slice`` for this state."""
-        kw = dict(anchors=list(self.anchors), negative_anchors=list(self.negatives),
-                  min_score=float(self.min_score), max_score=float(self.max_score),
-                  aggregate=self.aggregate, where=self.where, order=self.order)
-        kw["embedding"] = self.embedding if self.is_similarity else None
-        return kw
+    def slice_spec(self) -> SearchSpec:
+        """What a slice of this state stores (a text or image prompt is not stored)."""
+        return SearchSpec(embedding=self.embedding if self.is_similarity else None, anchors=self.anchors,
+                          negatives=self.negatives, min_score=self.min_score, max_score=self.max_score,
+                          aggregate=self.aggregate, where=self.where, order=self.order)
 
     # -- URL ----------------------------------------------------------------------------------------
     def to_params(self) -> dict[str, str | list[str]]:
@@ -98,12 +94,10 @@ class SearchState:
         s.anchors = list(params.get_all("a")) if hasattr(params, "get_all") else []
         s.negatives = list(params.get_all("neg")) if hasattr(params, "get_all") else []
         try:
-            lo = float(get("min")) if get("min") is not None else DEFAULT_MIN
-            hi = float(get("max")) if get("max") is not None else DEFAULT_MAX
-            if not 0 <= lo <= hi <= 1:
-                raise ValueError
-            s.min_score, s.max_score = lo, hi
-        except ValueError:
+            rng = SearchSpec(min_score=get("min") if get("min") is not None else DEFAULT_MIN,
+                             max_score=get("max") if get("max") is not None else DEFAULT_MAX)
+            s.min_score, s.max_score = rng.min_score, rng.max_score
+        except CatalogError:
             problems.append("the score range in the address must be two numbers with 0 ≤ min ≤ max ≤ 1; using 0.85–1")
         if get("agg") in ("mean", "max"):
             s.aggregate = get("agg")
@@ -126,18 +120,14 @@ class SearchState:
 
     @classmethod
     def from_slice_query(cls, name: str, query: dict) -> "SearchState":
-        """The state a saved slice stands for (its query dict holds ``save_slice``'s arguments)."""
-        q = dict(query or {})
+        """The state a saved slice stands for (its query is a stored :class:`SearchSpec`)."""
+        spec = SearchSpec.from_json(query or {})
         return cls(
-            embedding=q.get("embedding") or None,
-            anchors=[str(a) for a in q.get("anchors") or [] if isinstance(a, str)],
-            negatives=[str(a) for a in q.get("negative_anchors") or [] if isinstance(a, str)],
-            min_score=float(q.get("min_score", DEFAULT_MIN) if q.get("min_score") is not None else DEFAULT_MIN),
-            max_score=float(q.get("max_score", DEFAULT_MAX) if q.get("max_score") is not None else DEFAULT_MAX),
-            aggregate=q.get("aggregate") or "mean",
-            where=q.get("where") or None,
-            order=q.get("order") or "desc",
-            slice=name,
+            embedding=spec.embedding,
+            anchors=[a for a in spec.anchors if isinstance(a, str)],
+            negatives=[a for a in spec.negatives if isinstance(a, str)],
+            min_score=spec.min_score, max_score=spec.max_score, aggregate=spec.aggregate,
+            where=spec.where, order=spec.order, slice=name,
         )
 
     def copy(self, **changes) -> "SearchState":

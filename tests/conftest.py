@@ -1,10 +1,20 @@
-"""Shared fixtures: a fresh catalog file per test and the real ``advtool`` entry point."""
+"""Shared fixtures: a fresh catalog file per test and the ``advtool`` command line.
+
+``cli`` calls :func:`catalog.cli.main` in this process (fast); a test marked
+``@pytest.mark.cli_process`` (or asking for ``cli_process``) runs every call through the real
+console-script path in a fresh interpreter instead: that is for what only a separate process shows
+(the ``sys.exit`` path, locks held by another process, signals, imports and import-time state,
+library warnings that pytest would capture in-process, start-up time).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +23,7 @@ import pytest
 from PIL import Image
 
 from catalog import Catalog
+from catalog.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,10 +45,49 @@ def cat(db_path) -> Catalog:
     return Catalog(db_path)
 
 
-@pytest.fixture
-def cli(db_path):
-    """Run ``advtool`` (its console-script entry point) against the test's catalog."""
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cli_process: the `cli` fixture runs advtool in a subprocess")
 
+
+def _exit_code(exc: SystemExit) -> int:
+    """The status the interpreter would exit with for ``exc`` (argparse raises SystemExit(2))."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _text(stream: io.StringIO) -> str:
+    """What ``subprocess.run(text=True)`` would read: universal newlines (csv writes CRLF)."""
+    return stream.getvalue().replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _cli_in_process(db_path):
+    def run(*args, db=None, input=None, env=None, timeout=None) -> CliResult:
+        argv = ["--db", str(db or db_path), *map(str, args)]
+        out, err = io.StringIO(), io.StringIO()
+        stdin = io.TextIOWrapper(io.BytesIO((input or "").encode()), encoding="utf-8")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("CATALOG_DB", raising=False)
+            for key, value in (env or {}).items():
+                mp.setenv(key, value)
+            mp.setattr(sys, "stdin", stdin)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = cli_main(argv)
+                except SystemExit as exc:
+                    code = _exit_code(exc)
+                except Exception:  # what an uncaught exception does to the real process
+                    traceback.print_exc()
+                    code = 1
+        return CliResult(code, _text(out), _text(err))
+
+    return run
+
+
+def _cli_subprocess(db_path):
     def run(*args, db=None, input=None, env=None, timeout=300) -> CliResult:
         full_env = dict(os.environ)
         full_env.pop("CATALOG_DB", None)
@@ -48,6 +98,20 @@ def cli(db_path):
         return CliResult(p.returncode, p.stdout, p.stderr)
 
     return run
+
+
+@pytest.fixture
+def cli(db_path, request):
+    """Run ``advtool`` against the test's catalog: ``cli(*args, db=None, input=None, env=None)``."""
+    if request.node.get_closest_marker("cli_process"):
+        return _cli_subprocess(db_path)
+    return _cli_in_process(db_path)
+
+
+@pytest.fixture
+def cli_process(db_path):
+    """Run ``advtool`` through its console-script entry point in a fresh interpreter."""
+    return _cli_subprocess(db_path)
 
 
 @pytest.fixture

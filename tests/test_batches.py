@@ -65,12 +65,12 @@ def test_names_unique_per_project_and_listing(fcat):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(name="b", project="p", slice="train rows", ids=["a"]), "exactly one of --slice NAME or --ids"),
-    (dict(name="b", project="p"), "exactly one of --slice NAME or --ids"),
-    (dict(name="b", project="p", ids=[]), "--ids needs at least one"),
+    (dict(name="b", project="p", slice="train rows", ids=["a"]), "exactly one of `slice` or `ids`"),
+    (dict(name="b", project="p"), "exactly one of `slice` or `ids`"),
+    (dict(name="b", project="p", ids=[]), "`ids` needs at least one"),
     (dict(name="b", project="p", ids=["zzz"]), "no data row with id or global_key 'zzz'"),
     (dict(name="b", project="p", slice="no slice"), "no slice named 'no slice'"),
-    (dict(name="b", project="", ids=["a"]), "needs a --project"),
+    (dict(name="b", project="", ids=["a"]), "needs a `project`"),
     (dict(name="", project="p", ids=["a"]), "batch name '' must be 1 to 100"),
     (dict(name="b", project="p", ids=["a"], priority=0), "priority 0 must be a whole number from 1"),
     (dict(name="b", project="p", ids=["a"], priority=6), "priority 6"),
@@ -146,6 +146,7 @@ def test_cli_errors(fcat, cli, args, message):
     assert snapshot(fcat) == before
 
 
+@pytest.mark.cli_process  # batches through the console-script exit path
 def test_cli_duplicate_name(fcat, cli):
     assert cli("batches", "create", "x1", "--project", "p", "--ids", "a").returncode == 0
     before = snapshot(fcat)

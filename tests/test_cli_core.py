@@ -1,4 +1,5 @@
-"""advtool embeddings and datarows through the real entry point, with Labelbox advtool's outputs."""
+"""advtool embeddings and datarows (``catalog.cli.main``; the ``cli_process`` ones through the real
+entry point), with Labelbox advtool's outputs."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def test_create_import_count_delete_roundtrip(cli, tmp_path, text_records):
     assert eid not in cli("embeddings", "list").stdout
 
 
+@pytest.mark.cli_process  # embeddings through the console-script exit path (status 2)
 def test_bad_import_prints_line_errors_exits_nonzero_and_writes_nothing(cli, tmp_path, text_records):
     cli("datarows", "import", text_records)
     cli("embeddings", "create", "e8", "8")
@@ -86,6 +88,7 @@ def test_unknown_embedding_and_bad_create_are_one_line_errors(cli):
     assert sum("dup" in line.lower() for line in cli("embeddings", "list").stdout.splitlines()) == 1
 
 
+@pytest.mark.cli_process  # datarows through the console-script exit path (status 1)
 def test_datarows_cli(cli, image_folder, text_records, tmp_path):
     (image_folder / "broken.png").write_bytes(b"nope")
     r = cli("datarows", "import", image_folder, text_records)

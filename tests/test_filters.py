@@ -192,7 +192,7 @@ def test_label_fields(fcat, where, expected):
     ({"labels": "cat"}, "'labels' needs an object"),
     ({"split": "a\x00b"}, "NUL"),
     (["split"], "a filter must be a JSON object"),
-    ("{not json", "--where is not valid JSON"),
+    ("{not json", "`where` is not valid JSON"),
 ])
 def test_bad_filters_are_one_line_errors(fcat, where, message):
     before = snapshot(fcat)

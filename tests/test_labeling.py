@@ -8,8 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from catalog import CatalogError
-from catalog.l1_knn import knn_l1
+from catalog import CatalogError, ReviewDecision
+from catalog.errors import NotFound
+from catalog.labeling import LabelSuggestion, RowSuggestions
+from catalog.search.l1_knn import knn_l1
+from knn_support import assert_knn_matches, exact_l1
 
 D = 8
 
@@ -207,16 +210,14 @@ def test_empty_pool(cat, tmp_path):
 
 
 def test_knn_l1_is_exact_across_blocks(monkeypatch):
-    import catalog.l1_knn as mod
+    import catalog.search.l1_knn as mod
 
     monkeypatch.setattr(mod, "BLOCK_BYTES", 256 * 4 * 16)  # force many small blocks
     rng = np.random.default_rng(3)
     pool = rng.standard_normal((2000, 16)).astype(np.float32)
     queries = rng.standard_normal((50, 16)).astype(np.float32)
     d, i = knn_l1(queries, pool, 7)
-    ref = np.abs(queries[:, None, :] - pool[None, :, :]).sum(-1)
-    assert np.array_equal(i, np.argsort(ref, axis=1, kind="stable")[:, :7])
-    np.testing.assert_allclose(d, np.sort(ref, axis=1)[:, :7], rtol=1e-5)
+    assert_knn_matches((d, i), exact_l1(queries, pool))  # the exact 7 nearest, up to float ties
     d, i = knn_l1(queries, pool[:3], 5)  # fewer pool rows than k
     assert (i[:, 3:] == -1).all() and np.isinf(d[:, 3:]).all()
 
@@ -279,3 +280,82 @@ def test_evaluate_needs_two_pool_rows(cat, tmp_path):
     cat.set_labels("r0", "a")
     with pytest.raises(CatalogError, match="at least 2 labeled rows"):
         cat.evaluate_label_by_similarity("e")
+
+
+# -- review ----------------------------------------------------------------------------------------
+def _labels(cat, key) -> dict:
+    (labs,) = cat.get_labels([key]).values()
+    return {lab["label"]: (lab["source"], lab["score"], lab["reviewed"]) for lab in labs}
+
+
+def test_review_decision_from_suggestions_keeps_unseen_ticks():
+    row = RowSuggestions("id-1", "r1", [], [LabelSuggestion("cat", 0.4, True), LabelSuggestion("bird", 0.1, False)])
+    d = ReviewDecision.from_suggestions(row)
+    assert (d.row, dict(d.accepted), d.added) == ("id-1", {"cat": 0.4}, ())
+    d = ReviewDecision.from_suggestions(row, {"cat": False, "bird": True, "x": False}, ["pet", "x", "pet"])
+    assert (dict(d.accepted), d.added) == ({"bird": 0.1}, ("pet",))
+
+
+def test_apply_review_accepts_ticked_rejects_the_rest_and_adds_manual(toy):
+    toy.label_by_similarity("toy", ["q"], results=4, save=True)  # pending cat and dog on q
+    toy.set_labels("q", "wolf", source="similarity", score=0.2)  # pending, not in this result
+    (row,) = toy.label_by_similarity("toy", ["q"], results=4).results
+    assert row.suggested == ["cat", "dog"] and [s.label for s in row.labels] == ["cat", "dog", "bird"]
+    cat_score = labels_of(row)["cat"][0]
+    decision = ReviewDecision.from_suggestions(row, {"dog": False}, ["pet"])
+    report = toy.apply_review([decision])
+    assert (report.rows, report.accepted, report.rejected) == (1, 2, 2)
+    got = _labels(toy, "q")
+    assert set(got) == {"cat", "pet"}  # dog unticked and wolf pending: rejected; bird unticked, never saved
+    assert got["cat"][0] == "similarity" and got["cat"][2] is True
+    assert got["cat"][1] == pytest.approx(cat_score, abs=1e-6)
+    assert got["pet"] == ("manual", None, True)
+    # accepted labels join the pool: q (same vector as h1) is now a neighbour carrying cat and pet
+    (again,) = toy.label_by_similarity("toy", ["h1"], results=1).results
+    assert again.hits[0].global_key == "q" and {s.label for s in again.labels} == {"cat", "pet"}
+
+
+def test_apply_review_writes_unsaved_suggestions_and_leaves_pool_labels(toy):
+    toy.set_labels("x", "cat")  # already in the pool: left as it is, not counted
+    decisions = [ReviewDecision("x", {"cat": 0.5, "dog": 1.7}),  # dog: never saved, score clamped to 1
+                 ReviewDecision("q", {}, ("  bird ",))]
+    report = toy.apply_review(decisions)
+    assert (report.rows, report.accepted, report.rejected) == (2, 2, 0)
+    assert _labels(toy, "x") == {"cat": ("manual", None, True), "dog": ("similarity", 1.0, True)}
+    assert _labels(toy, "q") == {"bird": ("manual", None, True)}
+    assert toy.apply_review([]).rows == 0
+
+
+def test_apply_review_errors_write_nothing(toy):
+    toy.label_by_similarity("toy", ["q"], results=4, save=True)
+    before = toy.get_labels()
+    cases = [
+        ([ReviewDecision("q", {"cat": 0.4}), ReviewDecision("x", {}, ("y" * 101,))], CatalogError, "at most 100"),
+        ([ReviewDecision("q", {"cat": 0.4}), ReviewDecision("nope", {"dog": 0.3})], NotFound, "'nope'"),
+        ([ReviewDecision("q", {"cat": 0.4}), ReviewDecision("q", {})], CatalogError, "more than one review decision"),
+        ([{"row": "q"}], CatalogError, "must be a ReviewDecision"),
+    ]
+    for decisions, kind, text in cases:
+        with pytest.raises(kind, match=text):
+            toy.apply_review(decisions)
+    assert toy.get_labels() == before
+
+
+def test_apply_review_is_one_transaction(toy, monkeypatch):
+    toy.label_by_similarity("toy", ["q", "x"], results=4, threshold=0.0, save=True)
+    before = toy.get_labels()
+    rows = toy.label_by_similarity("toy", ["q", "x"], results=4, threshold=0.0).results
+    calls = []
+    real = toy.labels.review_labels
+
+    def failing(rows_, accept, labels=None):
+        calls.append(accept)
+        if len(calls) == 2:  # the second write of the review fails: the first is rolled back too
+            raise CatalogError("disk full")
+        return real(rows_, accept, labels)
+
+    monkeypatch.setattr(toy.labels, "review_labels", failing)
+    with pytest.raises(CatalogError, match="disk full"):
+        toy.apply_review([ReviewDecision.from_suggestions(r) for r in rows])
+    assert len(calls) == 2
+    assert toy.get_labels() == before

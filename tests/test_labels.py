@@ -197,6 +197,7 @@ def _assert_error(r, text, code=2):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.cli_process  # label-by-similarity through the console-script exit path
 @pytest.mark.parametrize("args, text", [
     (("--ids", "r2"), "labeled pool is empty"),
 ])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from catalog import CatalogError
-from catalog.bulk_metadata import parse_assignments, parse_value
+from catalog.metadata import parse_assignments, parse_value
 
 from slices_support import RECORDS, build_catalog, snapshot
 
@@ -98,15 +98,15 @@ def test_a_failing_bulk_update_changes_no_row(fcat):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(values={"a": 1}), "exactly one of --slice NAME, --ids ID... or --where JSON"),
-    (dict(values={"a": 1}, slice="train rows", where={}), "(got --slice, --where)"),
+    (dict(values={"a": 1}), "exactly one of `slice`, `ids` or `where`"),
+    (dict(values={"a": 1}, slice="train rows", where={}), "(got `slice`, `where`)"),
     (dict(values={}, where={}), "give at least one metadata key"),
     (dict(values={"a'; DROP TABLE datarows; --": 1}, where={}), "is not allowed"),
     (dict(values={"a": 1, "a.b": 2}, where={}), "keys 'a' and 'a.b' overlap"),
     (dict(values={"a": float("nan")}, where={}), "value for 'a' is not JSON"),
     (dict(values={"a": object()}, where={}), "value for 'a' is not JSON"),
     (dict(values={"a": 1}, ids=["a", "zzz"]), "no data row with id or global_key 'zzz'"),
-    (dict(values={"a": 1}, ids=[]), "--ids needs at least one"),
+    (dict(values={"a": 1}, ids=[]), "`ids` needs at least one"),
     (dict(values={"a": 1}, slice="no such"), "no slice named 'no such'"),
     (dict(values={"a": 1}, where={"n": {"$bad": 1}}), "unknown filter operator '$bad'"),
 ])
@@ -165,6 +165,7 @@ def test_cli_errors_change_nothing(fcat, cli, args, message):
     assert snapshot(fcat) == before
 
 
+@pytest.mark.cli_process  # argparse's SystemExit(2) in a real process
 def test_cli_needs_a_target(fcat, cli):
     r = cli("metadata", "set", "a=1")
     assert r.returncode == 2 and "one of the arguments --slice --ids --where is required" in r.stderr

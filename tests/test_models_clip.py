@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from catalog import CatalogError
-from catalog.models import loader
+from catalog.models.encoders import loader
 from catalog.store import CLIP_ID
 
 TINY = {
@@ -56,9 +56,7 @@ def use_models(tiny_models, monkeypatch):
 
 
 def row_vectors(cat, name):
-    from catalog import vector_cache
-
-    ids, mat = vector_cache.load(cat, cat.get_embedding(name))
+    ids, mat = cat.cache.load(cat.get_embedding(name))
     keys = {r["id"]: r["global_key"] for r in cat.get_datarows(list(ids))}
     return {keys[i]: np.asarray(v) for i, v in zip(ids, mat)}
 
@@ -108,6 +106,7 @@ def loader_spec(name):
     return get_spec(name)
 
 
+@pytest.mark.cli_process  # library warnings/logging: pytest would capture them in-process
 def test_weights_option_and_cli(cli, image_folder, tiny_models, tmp_path):
     assert cli("datarows", "import", image_folder).returncode == 0
     r = cli("embeddings", "compute", "clip-vit-b-32", "--weights", tiny_models / "clip-vit-b-32",
@@ -128,6 +127,7 @@ def _offline(tmp_path):
             "TORCH_HOME": str(home / "torch"), "CATALOG_MODELS": "", "HF_HUB_CACHE": "", "HUGGINGFACE_HUB_CACHE": ""}
 
 
+@pytest.mark.cli_process  # fast from a cold start; HOME/HF env read at import
 def test_missing_weights_one_line_fast_nothing_written(cli, image_folder, tmp_path):
     assert cli("datarows", "import", image_folder).returncode == 0
     env = _offline(tmp_path)

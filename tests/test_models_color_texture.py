@@ -70,10 +70,8 @@ def family_folder(tmp_path):
 
 def vectors(cat, name):
     """``{global_key: vector}`` of an embedding, read back from the catalog."""
-    from catalog import vector_cache
-
     emb = cat.get_embedding(name)
-    ids, mat = vector_cache.load(cat, emb)
+    ids, mat = cat.cache.load(emb)
     keys = {r["id"]: r["global_key"] for r in cat.get_datarows(list(ids))}
     return {keys[i]: np.asarray(v) for i, v in zip(ids, mat)}
 
@@ -290,11 +288,11 @@ def test_compute_argument_errors_write_nothing(cat, image_folder):
     cat.import_datarows(image_folder)
     cases = [
         (dict(model="no-such-model"), "no model named 'no-such-model'"),
-        (dict(model="color-texture", batch_size=0), "--batch-size must be from 1"),
-        (dict(model="color-texture", batch_size="many"), "--batch-size must be a whole number"),
+        (dict(model="color-texture", batch_size=0), "`batch_size` must be from 1"),
+        (dict(model="color-texture", batch_size="many"), "`batch_size` must be a whole number"),
         (dict(model="color-texture", device="tpu"), "unknown device 'tpu'"),
         (dict(model="color-texture", weights="/x"), "takes no weights"),
-        (dict(model="color-texture", pretrained="openai"), "--pretrained applies to clip-vit-b-32 only"),
+        (dict(model="color-texture", pretrained="openai"), "`pretrained` applies to clip-vit-b-32 only"),
     ]
     for kwargs, message in cases:
         with pytest.raises(CatalogError, match=message):

@@ -51,10 +51,8 @@ def ranked(cat, embedding, anchor=None, text=None):
     if hasattr(cat, "search"):
         kwargs = {"anchors": [anchor]} if anchor else {"text": text}
         return [h.global_key for h in cat.search(embedding, min_score=0.0, limit=None, **kwargs).results]
-    from catalog import vector_cache
-
     emb = cat.get_embedding(embedding)
-    ids, mat = vector_cache.load(cat, emb)
+    ids, mat = cat.cache.load(emb)
     keys = [r["global_key"] for r in cat.get_datarows(list(ids))]
     q = mat[keys.index(anchor)] if anchor else cat.encode_query(embedding, text=text)
     order = np.argsort(-pairwise_scores(q, np.asarray(mat))[0], kind="stable")
@@ -98,9 +96,7 @@ def test_minilm_query_vectors(cat):
 def test_minilm_batches_match_single_texts(cat, topic_records):
     cat.import_datarows(topic_records)
     cat.compute_embeddings("all-minilm-l6-v2", batch_size=4)
-    from catalog import vector_cache
-
-    ids, mat = vector_cache.load(cat, cat.get_embedding("all-minilm-l6-v2"))
+    ids, mat = cat.cache.load(cat.get_embedding("all-minilm-l6-v2"))
     rows = {r["id"]: r["row_data"] for r in cat.get_datarows(list(ids))}
     for rid, vec in list(zip(ids, mat))[:3]:
         assert np.allclose(vec, cat.encode_query("all-minilm-l6-v2", text=rows[rid]), atol=1e-4)
@@ -117,6 +113,7 @@ def test_minilm_found_in_catalog_models_folder(cat, tmp_path, monkeypatch):
     assert str(models / "all-minilm-l6-v2") in info["weights"]
 
 
+@pytest.mark.cli_process  # fast from a cold start; HOME/HF env read at import
 def test_mpnet_missing_weights_is_one_clear_line_and_fast(cli, topic_records, tmp_path):
     env = offline_env(tmp_path)
     assert cli("datarows", "import", topic_records).returncode == 0
@@ -158,6 +155,7 @@ def test_mpnet_weights_option_errors(cat, topic_records, tmp_path, monkeypatch):
     assert cat.get_embedding("all-mpnet-base-v2").get_imported_vector_count() == 0
 
 
+@pytest.mark.cli_process  # transformers logging/progress on stderr, set up at import
 def test_minilm_cli_compute_and_resume(cli, topic_records):
     assert cli("datarows", "import", topic_records).returncode == 0
     r = cli("embeddings", "compute", "all-minilm-l6-v2", "--device", "cpu", "--batch-size", "8")
@@ -185,6 +183,6 @@ def test_cuda_refused_without_gpu(cat, topic_records):
     if import_torch().cuda.is_available():
         pytest.skip("a GPU is present")
     cat.import_datarows(topic_records)
-    with pytest.raises(CatalogError, match="no CUDA GPU is available here; use --device cpu or auto"):
+    with pytest.raises(CatalogError, match="no CUDA GPU is available here; use `device` cpu or auto"):
         cat.compute_embeddings("all-minilm-l6-v2", device="cuda")
     assert cat.get_embedding("all-minilm-l6-v2").get_imported_vector_count() == 0

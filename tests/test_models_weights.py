@@ -56,7 +56,7 @@ def test_sentence_model_order_and_legacy_cache(home, tmp_path, monkeypatch):
     monkeypatch.setenv("CATALOG_MODELS", f"{tmp_path / 'elsewhere'}:{models}")
     assert locate(spec).path == mine.absolute() and locate(spec).source == "$CATALOG_MODELS"
     explicit = fake_sentence_folder(tmp_path / "explicit")
-    assert locate(spec, weights=explicit).source == "--weights"
+    assert locate(spec, weights=explicit).source == "weights"
 
 
 def test_minilm_comes_from_its_package(home):

@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from catalog import vector_import
-from catalog.vector_import import _Errors, _parse_lines, _Scratch
+from catalog.vectors import reading
+from catalog.vectors.parsing import Errors as _Errors, parse_lines as _parse_lines
+from catalog.vectors.writing import Scratch as _Scratch
 
 pytest.importorskip("catalog._ndjson", reason="the native parser was not built (no C compiler)")
 
@@ -21,7 +22,7 @@ def parse(path, dims, tmp_path, native, monkeypatch):
     scratch = _Scratch(dims, tmp_path)
     errors = _Errors()
     try:
-        with vector_import._open_lines(path) as fh:
+        with reading.open_lines(path) as fh:
             keys, lines = _parse_lines(fh, dims, scratch, errors)
         vecs = np.concatenate([b.copy() for _, b in scratch.chunks()]) if scratch.n else np.zeros((0, dims), np.float32)
     finally:
@@ -127,7 +128,7 @@ def test_layouts_the_fast_path_reads_and_those_it_hands_back(tmp_path, monkeypat
 
 
 def test_lines_longer_than_the_read_block_and_blocks_ending_mid_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(vector_import, "READ_BLOCK", 1000)  # every line crosses a block boundary
+    monkeypatch.setattr(reading, "READ_BLOCK", 1000)  # every line crosses a block boundary
     dims = 300
     rng = np.random.default_rng(3)
     vals = rng.standard_normal((40, dims)).astype(np.float32)

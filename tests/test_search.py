@@ -7,14 +7,18 @@ import pytest
 
 from catalog import CatalogError
 from catalog.errors import NotFound
-from catalog.search.exact import l1_scan
+from catalog.search.scan import l1_scan
+from knn_support import SCORE_ATOL
 from search_support import clustered, expected, make_embedding, make_rows, np_scores, np_unit
 
 
 def _safe_bound(scores, target):
-    """A bound near ``target`` that lies halfway between two scores (no float near-ties at the edge)."""
+    """A bound near ``target`` that lies halfway between two scores more than ``2·SCORE_ATOL``
+    apart, so that no score summed in another float order falls on the other side of it."""
     s = np.sort(scores)
     i = int(np.clip(np.searchsorted(s, target), 1, len(s) - 1))
+    wide = np.flatnonzero(np.diff(s) > 2 * SCORE_ATOL) + 1  # s[j - 1] and s[j] far enough apart
+    i = int(wide[np.argmin(np.abs(wide - i))])  # the gap at i itself when it is wide enough
     return float((s[i - 1] + s[i]) / 2)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import catalog.search as search
-from catalog.search import approximate
-from catalog.search.approximate import FORMAT, INDEX_FILE, META_FILE, nlist_for
+from catalog.search import ivf as approximate
+from catalog.search.ivf import FORMAT, INDEX_FILE, META_FILE, nlist_for
 from search_support import clustered, make_rows
 
 
@@ -65,7 +65,7 @@ def test_auto_choice_falls_back_to_exact_for_wide_ranges(big, monkeypatch):
     cat, _, keys, _ = big
     emb = cat.create_embedding("tight", 32)  # well separated clusters: a few lists are enough
     emb.import_vectors(keys, clustered(len(keys), 32, clusters=20, noise=0.3, seed=8))
-    monkeypatch.setattr(search, "APPROXIMATE_MIN_ROWS", 1000)
+    monkeypatch.setattr(search.backends.registry, "APPROXIMATE_MIN_ROWS", 1000)
     assert cat.search("tight", anchors=[keys[3]]).backend == "exact"  # no index built yet: exact
     info = cat.build_search_index("tight")
     assert info["useful"] and info["nprobe"] <= info["nlist"] // 8

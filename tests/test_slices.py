@@ -90,7 +90,7 @@ def test_bad_names_are_refused(fcat, name, message):
 def test_names_are_unique_and_replace_updates_in_place(fcat):
     first = fcat.save_slice("my slice", where={"split": "train"}, description="v1")
     before = snapshot(fcat)
-    with pytest.raises(AlreadyExists, match="already exists; pass --replace"):
+    with pytest.raises(AlreadyExists, match="already exists; pass `replace`"):
         fcat.save_slice("my slice", where={"split": "val"})
     assert snapshot(fcat) == before
     time.sleep(0.01)
@@ -171,7 +171,7 @@ def test_slice_whose_anchor_lost_its_vector_reports_it(vcat):
     with cat.store.transaction() as con:
         con.execute("DELETE FROM vectors WHERE row_id = ?", [cat.get_datarow("k000")["id"]])
         con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
-    cat._on_vectors_changed(emb.id)
+    cat.embeddings.vectors_changed(emb.id)
     with pytest.raises(CatalogError, match="no vector"):
         s.rows()
 

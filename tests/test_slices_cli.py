@@ -1,4 +1,4 @@
-"""``advtool slices`` through the real entry point."""
+"""``advtool slices`` through ``catalog.cli.main`` (the ``cli_process`` ones through the real entry point)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def test_save_show_export_delete_a_similarity_slice(vcat, cli):
     assert json.loads(cli("slices", "list", "--json").stdout) == []
 
 
+@pytest.mark.cli_process  # slices through the console-script exit path
 def test_filter_slice_and_replace(cat, tmp_path, cli):
     build_catalog(cat, tmp_path)
     assert cli("slices", "save", "train rows", "--where", '{"split": "train"}').returncode == 0

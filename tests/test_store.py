@@ -80,6 +80,7 @@ time.sleep(float(sys.argv[2]))
 """
 
 
+@pytest.mark.cli_process  # the lock is per process
 def test_busy_catalog_waits_a_bounded_time_then_says_so(db_path, cli):
     Catalog(db_path).count_datarows()
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db_path), "30"], stdout=subprocess.PIPE, text=True)

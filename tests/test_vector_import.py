@@ -10,6 +10,8 @@ import pytest
 
 from catalog import CatalogError, ValidationError
 from catalog.store import one
+from catalog.vectors import splitting
+from catalog.vectors.writing import Scratch
 
 D = 8
 
@@ -173,9 +175,7 @@ def test_delete_removes_vectors(cat, rows, emb):
 
 
 def test_big_files_are_parsed_on_two_cores_with_the_same_results(cat, emb, tmp_path, monkeypatch):
-    from catalog import vector_import
-
-    monkeypatch.setattr(vector_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(splitting, "PARALLEL_MIN_BYTES", 0)
     keys = sorted(r["global_key"] for r in cat.list_datarows(limit=100))
     rng = np.random.default_rng(3)
     vecs = rng.standard_normal((len(keys), D))
@@ -222,11 +222,9 @@ def test_an_embedding_deleted_during_an_import_gets_nothing(cat, rows, emb, tmp_
 
 def test_a_scratch_file_cut_short_is_an_error_and_nothing_is_written(cat, rows, emb, tmp_path, monkeypatch):
     """A scratch file shorter than what was parsed (the disk filled up) stops the import."""
-    from catalog import vector_import
-
     emb.import_vectors(["sports-0"], np.full((1, D), 3.0))
     f = write(tmp_path / "v.ndjson", [vec_line(f"sports-{i}", np.ones(D)) for i in range(3)])
-    chunks = vector_import._Scratch.chunks
+    chunks = Scratch.chunks
 
     def cut_short(self, size=None):
         self.fh.flush()
@@ -234,7 +232,7 @@ def test_a_scratch_file_cut_short_is_an_error_and_nothing_is_written(cat, rows, 
             fh.truncate(D * 4)
         return chunks(self, size)
 
-    monkeypatch.setattr(vector_import._Scratch, "chunks", cut_short)
+    monkeypatch.setattr(Scratch, "chunks", cut_short)
     with pytest.raises(CatalogError, match="scratch file was truncated .disk full.*nothing was imported"):
         emb.import_vectors_from_file(f)
     after = stored(cat, emb)

@@ -97,7 +97,7 @@ def wait_images(page, first_id: str, timeout=60_000) -> None:
 
 def bench_thumbnails(browser, server, cat, repeat: int) -> tuple[list[float], list[float], float]:
     pages = [cat.list_datarows(limit=PER_PAGE, offset=0), cat.list_datarows(limit=PER_PAGE, offset=PER_PAGE)]
-    thumbnails.clear(cat)
+    thumbnails.clear(cat.store)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     t0 = time.perf_counter()
     page.goto(server.url)
@@ -113,7 +113,7 @@ def bench_thumbnails(browser, server, cat, repeat: int) -> tuple[list[float], li
         ui.append(time.perf_counter() - t)
         t = time.perf_counter()
         rows = cat.list_datarows(limit=PER_PAGE, offset=target * PER_PAGE)
-        thumbnails.thumbnails(cat, rows)
+        thumbnails.thumbnails(cat.store, rows)
         lib.append(time.perf_counter() - t)
     page.close()
     return ui, lib, cold

@@ -2,8 +2,8 @@
 
 (a) speed: Q query rows against a P-row labeled pool at D dims (default 10k × 100k × 512), end to
     end through ``Catalog.label_by_similarity`` (vector cache warm), and its neighbour search alone
-    (the native kernel of ``catalog.l1_knn`` when built), measured side by side in the same run with
-    the faiss path of ``catalog.l1_knn`` (all queries unless ``--faiss-queries``) and, on a subset
+    (the native kernel of ``catalog.search.l1_knn`` when built), measured side by side in the same run with
+    the faiss path of ``catalog.search.l1_knn`` (all queries unless ``--faiss-queries``) and, on a subset
     of the queries extrapolated per query, a plain faiss ``IndexFlat(METRIC_L1)`` and numpy brute
     force (|q − pool| summed per query). Prints the load average: the machine may be shared.
 (b) quality: scikit-learn's ``load_digits`` (1797 8×8 images) rendered as PNGs, 10% of the rows
@@ -33,8 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog import Catalog  # noqa: E402
-from catalog import vector_cache  # noqa: E402
-from catalog import l1_knn  # noqa: E402
+from catalog.search import l1_knn  # noqa: E402
 
 
 def log(*a):
@@ -79,7 +78,7 @@ def bench_speed(work: Path, nq: int, npool: int, dims: int, nbase: int, nfaiss: 
     log(f"setup {time.perf_counter() - t0:.1f} s")
     emb = cat.get_embedding("bench")
     t0 = time.perf_counter()
-    ids, mat = vector_cache.load(cat, emb)
+    ids, mat = cat.cache.load(emb)
     cache_s = time.perf_counter() - t0
     load_before = load_average()
 

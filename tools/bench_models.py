@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from catalog import Catalog  # noqa: E402
-from catalog.models import color_texture, loader  # noqa: E402
-from catalog.models.clip import quiet_loading  # noqa: E402
+from catalog.models import color_texture  # noqa: E402
+from catalog.models.encoders import loader  # noqa: E402
+from catalog.models.encoders.clip import quiet_loading  # noqa: E402
 from catalog.models.registry import get_spec  # noqa: E402
 from catalog.models.torch_env import import_open_clip, import_sentence_transformers, import_torch  # noqa: E402
 

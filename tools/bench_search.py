@@ -137,14 +137,13 @@ def main(argv=None):
 
     import faiss
 
-    from catalog import vector_cache
     from catalog.scoring import score_from_l1
-    from catalog.search.exact import threads
+    from catalog.threads import threads
 
     cat = Catalog(db)
     emb = build(cat, db, args.n, args.dims)
     t0 = time.perf_counter()
-    ids, mat = vector_cache.load(cat, emb)
+    ids, mat = cat.cache.load(emb)
     cache_s = time.perf_counter() - t0
     n, dims = mat.shape
     _ = float(np.asarray(mat[::97]).sum())  # page the matrix in (as a warm dashboard would have)
@@ -199,7 +198,7 @@ def main(argv=None):
     row("ours exact, [0.5,1] + metadata filter", filt, faiss_s, "where part < 5")
     # -- approximate ------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    from catalog.search.approximate import FORMAT
+    from catalog.search.ivf import FORMAT
     info = cat.search_index_info("bench")
     if not info or info.get("format") != FORMAT or info.get("version") != emb.refresh().version:
         info = cat.build_search_index("bench")  # missing, or written by an older format: rebuilt

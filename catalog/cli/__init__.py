@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import CatalogError, ValidationError
+from ..errors import CatalogError
 from . import datarows, embeddings, labels, models, search, slices
+from .errors import render
 
 GROUPS = [embeddings, datarows, models, search, labels, slices]
 
@@ -38,11 +39,8 @@ def main(argv=None) -> int:
         args.db = None
     try:
         return args.func(args) or 0
-    except ValidationError as exc:
-        print(f"error: {exc.report()}", file=sys.stderr)
-        return exc.exit_code
     except CatalogError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {render(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was written by the interrupted step", file=sys.stderr)

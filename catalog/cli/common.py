@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+from tqdm import tqdm
+
 from ..catalog import Catalog
+from ..errors import CatalogError
+from ..filters import parse_filter
+from ..search import Page, SearchSpec
 
 
 def open_catalog(args) -> Catalog:
@@ -19,8 +24,6 @@ def print_json(data) -> None:
 
 def progress_bar(total=None, unit="B", desc=None):
     """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
-
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
@@ -40,7 +43,7 @@ def print_hits(result, offset: int, where: str) -> None:
             score = "-" if h.score is None else f"{h.score:.4f}"
             print(f"{score:>8}  {h.global_key:<{width}}  {h.id}")
     shown = f"{offset + 1}-{offset + len(result.results)}" if result.results else "none"
-    bound = "at least " if not getattr(result, "complete", True) else ""
+    bound = "" if result.complete else "at least "
     print(f"{bound}{result.total} row{'s' if result.total != 1 else ''} {where}; showing {shown}")
 
 
@@ -60,3 +63,18 @@ def add_query_flags(p, image: bool = True) -> None:
     p.add_argument("--where", metavar="JSON", help='metadata and label filter, e.g. \'{"split": "train", "labeled": false}\'')
     p.add_argument("--order", choices=["desc", "asc"], default="desc", help="score order (default desc)")
     p.add_argument("--include-anchors", action="store_true", help="also list the anchors themselves")
+
+
+def query_spec(args, embedding) -> SearchSpec:
+    """The :class:`SearchSpec` that the flags of :func:`add_query_flags` describe."""
+    return SearchSpec(embedding=embedding, anchors=args.anchor, negatives=args.negative, text=args.text,
+                      image=getattr(args, "image", None), min_score=args.min_score, max_score=args.max_score,
+                      aggregate=args.aggregate, where=parse_filter(args.where), order=args.order,
+                      include_anchors=args.include_anchors)
+
+
+def page_of(args) -> Page:
+    """The page that ``--limit`` and ``--offset`` ask for."""
+    if args.limit < 0 or args.offset < 0:
+        raise CatalogError("`limit` and `offset` must not be negative", field="limit")
+    return Page(args.limit, args.offset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from . import models
 from .common import open_catalog, print_json, progress_bar
 
 
@@ -33,8 +34,6 @@ def register(sub, common):
     q = es.add_parser("delete", parents=[common], help="delete a custom embedding and its vectors")
     q.add_argument("id", metavar="ID", help="embedding id or name")
     q.set_defaults(func=cmd_delete)
-
-    from . import models
 
     models.register_embeddings(es, common)
 

@@ -6,6 +6,7 @@ import sys
 
 from ..errors import CatalogError
 from .common import open_catalog, print_json
+from .errors import word
 
 
 def register(sub, common):
@@ -189,5 +190,5 @@ def cmd_evaluate(args):
     else:
         print(f"No recommendation: no pair reaches coverage {ev.coverage_target:g}")
     for note in ev.notes:
-        print(f"Note: {note}")
+        print(f"Note: {word(note)}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from .common import open_catalog, print_json, print_skipped, progress_bar
+from .errors import word
 
 
 def register(sub, common):
@@ -38,6 +39,9 @@ def register_embeddings(es, common):
 
 def cmd_models(args):
     models = open_catalog(args).list_models()
+    for m in models:
+        if m["reason"]:
+            m["reason"] = word(m["reason"])
     if args.json:
         print_json(models)
         return 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import CatalogError
-from ..filters import parse_filter
-from .common import add_query_flags, open_catalog, print_hits, print_json
+from .common import add_query_flags, open_catalog, page_of, print_hits, print_json, query_spec
 
 
 def register(sub, common):
@@ -24,16 +22,9 @@ def register(sub, common):
 
 
 def cmd_search(args):
-    where = parse_filter(args.where)
-    if args.limit < 0 or args.offset < 0:
-        raise CatalogError("--limit and --offset must not be negative")
-    cat = open_catalog(args)
-    result = cat.search(
-        args.embedding, anchors=args.anchor, negative_anchors=args.negative, min_score=args.min_score,
-        max_score=args.max_score, aggregate=args.aggregate, where=where, limit=args.limit, offset=args.offset,
-        order=args.order, include_anchors=args.include_anchors, text=args.text, image=args.image,
-        backend=None if args.backend == "auto" else args.backend,
-    )
+    spec = query_spec(args, args.embedding)
+    page = page_of(args)
+    result = open_catalog(args).search(spec, page, backend=args.backend)
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..bulk_metadata import parse_assignments
+from ..metadata import parse_assignments
 from ..errors import CatalogError
-from ..filters import parse_filter
-from .common import add_query_flags, open_catalog, print_hits, print_json
+from .common import add_query_flags, open_catalog, print_hits, print_json, query_spec
 
 
 def register(sub, common):
@@ -60,10 +59,8 @@ def _register_slices(sub, common):
 def cmd_slice_save(args):
     cat = open_catalog(args)
     existed = args.replace and any(s.name == args.name.strip() for s in cat.get_slices())
-    s = cat.save_slice(args.name, embedding=args.embedding, anchors=args.anchor, negative_anchors=args.negative,
-                       min_score=args.min_score, max_score=args.max_score, aggregate=args.aggregate,
-                       where=parse_filter(args.where), order=args.order, description=args.description,
-                       replace=args.replace, text=args.text, include_anchors=args.include_anchors)
+    s = cat.save_slice(args.name, query_spec(args, args.embedding), description=args.description,
+                       replace=args.replace)
     if args.json:
         print_json(s.to_dict())
     else:

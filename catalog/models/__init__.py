@@ -2,116 +2,17 @@
 
 Models (see :mod:`catalog.models.registry`): ``clip-vit-b-32`` (images, with a text tower for
 prompts), ``all-mpnet-base-v2`` and ``all-minilm-l6-v2`` (texts), ``color-texture`` (images, no
-weights). Deep-learning libraries are imported on first use only, and weights are never downloaded
-(:mod:`catalog.models.weights` says where they are looked for).
+weights). :class:`Models` is the service behind the catalog's model methods; the encoders sit
+behind one protocol in :mod:`catalog.models.encoders`. Deep-learning libraries are imported on first
+use only, and weights are never downloaded (:mod:`catalog.models.weights` says where they are
+looked for).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from .compute import ComputeReport
+from .registry import MODELS, ModelSpec, get_spec
+from .service import MAX_PROMPT_CHARS, Models
+from .weights import MissingWeights
 
-from ..errors import CatalogError
-from .compute import ComputeReport, compute_embeddings
-from .images import Unreadable, open_image
-from .loader import get_encoder
-from .registry import MODELS, ModelSpec, find_spec, get_spec
-from .weights import MissingWeights, locate, missing_libraries
-
-MAX_PROMPT_CHARS = 1000
-
-__all__ = ["ModelsMixin", "ComputeReport", "MissingWeights", "ModelSpec", "MODELS", "get_spec", "MAX_PROMPT_CHARS"]
-
-
-def _availability(spec: ModelSpec) -> tuple[bool, str | None, str | None]:
-    reason = missing_libraries(spec)
-    if reason:
-        return False, reason, None
-    try:
-        located = locate(spec)
-    except CatalogError as exc:
-        return False, str(exc), None
-    if located is None:
-        return True, None, "no weights needed"
-    return True, None, f"{located.path} ({located.source})"
-
-
-def _known_model(ref) -> ModelSpec | None:
-    if isinstance(ref, ModelSpec):
-        return ref
-    if getattr(ref, "custom", False):
-        return None
-    key = str(getattr(ref, "id", ref)).strip()
-    spec = find_spec(key) or find_spec(key.lower())
-    if spec is None:
-        spec = next((m for m in MODELS if m.name == key.lower()), None)
-    return spec
-
-
-def _describe_source(image) -> str:
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return f"({len(image)} bytes)"
-    return str(image)
-
-
-class ModelsMixin:
-    """Catalog methods for the off-the-shelf models."""
-
-    def list_models(self) -> list[dict]:
-        """Each model's name, id, dims, media type and whether it can run here (and why not)."""
-        out = []
-        for spec in MODELS:
-            available, reason, weights = _availability(spec)
-            d = spec.to_dict()
-            d.update(available=available, reason=reason, weights=weights,
-                     text_queries=spec.encodes_text, image_queries=spec.encodes_image)
-            out.append(d)
-        return out
-
-    def compute_embeddings(self, model, all=False, device=None, batch_size=None, progress=None, weights=None,
-                           pretrained=None) -> ComputeReport:
-        """Embed the rows of ``model``'s media type that have no vector yet (every one with ``all``).
-
-        ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``. ``progress(done, total)``
-        is called after every batch. ``weights``: a checkpoint file or model folder instead of the
-        usual places; ``pretrained``: the open_clip tag for clip-vit-b-32 (default ``openai``).
-        Raises :class:`CatalogError` before any work when the model cannot run here.
-        """
-        return compute_embeddings(self, model, all=all, device=device, batch_size=batch_size, progress=progress,
-                                  weights=weights, pretrained=pretrained)
-
-    def encode_query(self, embedding, text=None, image=None) -> np.ndarray:
-        """The unit vector of a text prompt or an outside image in ``embedding``'s space, shape ``(dims,)``.
-
-        Text goes through the CLIP text tower (clip-vit-b-32) or the sentence model (text
-        embeddings); ``image`` (a path, bytes or a PIL image) through the image model.
-        """
-        spec = _known_model(embedding)  # off-the-shelf names and ids need no catalog lookup
-        what = "text prompt" if text is not None else "query image"
-        if spec is None:
-            emb = self.get_embedding(embedding)
-            spec = None if emb.custom else find_spec(emb.id)
-            if spec is None:
-                raise CatalogError(
-                    f"{emb.name} is a custom embedding: there is no model to embed a {what} for it; "
-                    "search it by anchor rows or vectors, or use an off-the-shelf embedding (advtool models)")
-        if (text is None) == (image is None):
-            raise CatalogError("give either a text prompt or an image to embed, not both and not neither")
-        if text is not None:
-            if not isinstance(text, str) or not text.strip():
-                raise CatalogError("the text prompt is empty; give a few words to search for")
-            if len(text) > MAX_PROMPT_CHARS:
-                raise CatalogError(f"the text prompt is {len(text)} characters long; use at most {MAX_PROMPT_CHARS}")
-            if not spec.encodes_text:
-                raise CatalogError(
-                    f"{spec.name} embeds images only and has no text tower; "
-                    "to search images by words compute and use clip-vit-b-32")
-            return get_encoder(spec).encode_texts([text])[0]
-        if not spec.encodes_image:
-            raise CatalogError(
-                f"{spec.name} embeds texts; a query image needs an image embedding (clip-vit-b-32 or color-texture)")
-        encoder = get_encoder(spec)
-        try:
-            img = open_image(image, getattr(encoder, "size_hint", None))
-        except Unreadable as exc:
-            raise CatalogError(f"query image {_describe_source(image)}: {exc}") from None
-        return encoder.encode_images([img])[0]
+__all__ = ["Models", "ComputeReport", "MissingWeights", "ModelSpec", "MODELS", "get_spec", "MAX_PROMPT_CHARS"]

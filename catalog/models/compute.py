@@ -2,7 +2,7 @@
 
 Rows of the model's media type that have no vector yet (every such row with ``all=True``) are
 embedded in batches; each chunk of a few batches is written in its own transaction through the
-validated vector import, so an interrupted compute keeps what it finished and the next run resumes
+validated vector import (the ``importer``), so an interrupted compute keeps what it finished and the next run resumes
 from there. Unreadable images (missing files, corrupt data, URLs that cannot be fetched within the
 timeout) are skipped and listed.
 """
@@ -18,12 +18,11 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CatalogError, ValidationError
-from ..store import scalar
-from ..vector_import import import_array
+from ..store import registered, scalar
+from .encoders import DEFAULT_BATCH, prepare_encoder
 from .images import Unreadable, open_image
-from .loader import DEFAULT_BATCH, prepare_encoder
-from .torch_env import check_device
 from .registry import get_spec
+from .torch_env import check_device
 
 MAX_BATCH = 4096
 URL_FAILURES_BEFORE_GIVING_UP = 3
@@ -35,7 +34,7 @@ class ComputeReport:
     embedding_id: str
     device: str
     computed: int = 0
-    already_had_vectors: int = 0  # rows of the media type left alone (they have a vector; use all=True to redo)
+    already_had_vectors: int = 0  # rows of the media type left alone (they have a vector; `all` redoes them)
     skipped_other_media: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (global_key, reason)
     seconds: float = 0.0
@@ -92,42 +91,17 @@ class _ImageReader:
         self.pool.shutdown(wait=True)
 
 
-def _check_batch_size(batch_size, default: int) -> int:
+def check_batch_size(batch_size, default: int) -> int:
     if batch_size is None:
         return default
     try:
         value = int(batch_size)
     except (TypeError, ValueError):
-        raise CatalogError(f"--batch-size must be a whole number from 1 to {MAX_BATCH}, not {batch_size!r}") from None
+        raise CatalogError(f"`batch_size` must be a whole number from 1 to {MAX_BATCH}, not {batch_size!r}",
+                           field="batch_size") from None
     if not 1 <= value <= MAX_BATCH:
-        raise CatalogError(f"--batch-size must be from 1 to {MAX_BATCH}, not {value}")
+        raise CatalogError(f"`batch_size` must be from 1 to {MAX_BATCH}, not {value}", field="batch_size")
     return value
-
-
-def _rows_data(cat, ids):
-    tbl = pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array(ids, pa.string())})
-    with cat.store.connect() as con:
-        con.register("compute_ids", tbl)
-        try:
-            return con.execute(
-                "SELECT CAST(d.id AS VARCHAR), d.global_key, d.row_data FROM compute_ids c "
-                "JOIN datarows d ON d.id = CAST(c.id AS UUID) ORDER BY c.pos").fetchall()
-        finally:
-            con.unregister("compute_ids")
-
-
-def _write(cat, emb, ids, vectors) -> int:
-    """One transaction per chunk; rows deleted meanwhile are dropped instead of failing the chunk."""
-    try:
-        return import_array(emb, ids, vectors, allow_builtin=True)
-    except ValidationError:
-        still = {r[0] for r in _rows_data(cat, ids)}
-        keep = [i for i, rid in enumerate(ids) if rid in still]
-        if len(keep) == len(ids):
-            raise
-        if not keep:
-            return 0
-        return import_array(emb, [ids[i] for i in keep], vectors[keep], allow_builtin=True)
 
 
 def _embed_images(encoder, reader, rows, batch, report, advance):
@@ -144,55 +118,92 @@ def _embed_images(encoder, reader, rows, batch, report, advance):
     return out_ids, (np.concatenate(parts) if parts else None)
 
 
-def compute_embeddings(cat, model, all=False, device=None, batch_size=None, progress=None, weights=None,
-                       pretrained=None) -> ComputeReport:
-    started = time.perf_counter()
-    spec = get_spec(model)
-    batch = _check_batch_size(batch_size, DEFAULT_BATCH[spec.family])
-    load = prepare_encoder(spec, device=device, weights=weights, pretrained=pretrained)
-    emb = cat.get_embedding(spec.embedding_id)
-    report = ComputeReport(spec.name, emb.id, check_device(device))
-    missing_only = "" if all else (
-        " AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.embedding_id = ? AND v.row_id = d.id)")
-    params = [spec.media_type] + ([] if all else [emb.id])
-    with cat.store.connect() as con:
-        report.skipped_other_media = scalar(con, "SELECT count(*) FROM datarows WHERE media_type <> ?", [spec.media_type])
-        of_type = scalar(con, "SELECT count(*) FROM datarows WHERE media_type = ?", [spec.media_type])
-        ids = [r[0] for r in con.execute(
-            f"SELECT CAST(d.id AS VARCHAR) FROM datarows d WHERE d.media_type = ?{missing_only} "
-            "ORDER BY d.created_at, d.id", params).fetchall()]
-    report.already_had_vectors = of_type - len(ids)
-    total = len(ids)
-    if progress is not None:
-        progress(0, total)
-    if total == 0:  # nothing to do: the model is not even loaded
+class EmbeddingComputer:
+    """Fills an off-the-shelf embedding from its model.
+
+    ``store``: the catalog's :class:`~catalog.store.Store`; ``embeddings``: what resolves an
+    embedding (``get_embedding(ref)``); ``importer``: the validated vector import
+    (``import_array(emb, ids, vectors, allow_builtin=True)``), which also invalidates the caches."""
+
+    def __init__(self, store, embeddings, importer):
+        self.store = store
+        self.embeddings = embeddings
+        self.importer = importer
+
+    def _rows_data(self, ids):
+        tbl = pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array(ids, pa.string())})
+        with self.store.connect() as con, registered(con, tbl, "compute_ids") as name:
+            return con.execute(
+                "SELECT CAST(d.id AS VARCHAR), d.global_key, d.row_data "
+                f"FROM {name} c JOIN datarows d ON d.id = CAST(c.id AS UUID) ORDER BY c.pos").fetchall()
+
+    def _write(self, emb, ids, vectors) -> int:
+        """One transaction per chunk; rows deleted meanwhile are dropped instead of failing the chunk."""
+        try:
+            return self.importer.import_array(emb, ids, vectors, allow_builtin=True)
+        except ValidationError:
+            still = {r[0] for r in self._rows_data(ids)}
+            keep = [i for i, rid in enumerate(ids) if rid in still]
+            if len(keep) == len(ids):
+                raise
+            if not keep:
+                return 0
+            return self.importer.import_array(emb, [ids[i] for i in keep], vectors[keep], allow_builtin=True)
+
+    def _pending(self, spec, emb, all: bool, report: ComputeReport) -> list[str]:
+        """Ids of the rows to embed (creation order); fills the report's counts of rows left alone."""
+        missing_only = "" if all else (
+            " AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.embedding_id = ? AND v.row_id = d.id)")
+        params = [spec.media_type] + ([] if all else [emb.id])
+        with self.store.connect() as con:
+            report.skipped_other_media = scalar(con, "SELECT count(*) FROM datarows WHERE media_type <> ?",
+                                                [spec.media_type])
+            of_type = scalar(con, "SELECT count(*) FROM datarows WHERE media_type = ?", [spec.media_type])
+            ids = [r[0] for r in con.execute(
+                f"SELECT CAST(d.id AS VARCHAR) FROM datarows d WHERE d.media_type = ?{missing_only} "
+                "ORDER BY d.created_at, d.id", params).fetchall()]
+        report.already_had_vectors = of_type - len(ids)
+        return ids
+
+    def run(self, model, all=False, device=None, batch_size=None, progress=None, weights=None,
+            pretrained=None) -> ComputeReport:
+        started = time.perf_counter()
+        spec = get_spec(model)
+        batch = check_batch_size(batch_size, DEFAULT_BATCH[spec.family])
+        load = prepare_encoder(spec, device=device, weights=weights, pretrained=pretrained)
+        emb = self.embeddings.get_embedding(spec.embedding_id)
+        report = ComputeReport(spec.name, emb.id, check_device(device))
+        ids = self._pending(spec, emb, all, report)
+        total = len(ids)
+        if progress is not None:
+            progress(0, total)
+        if total == 0:  # nothing to do: the model is not even loaded
+            report.seconds = time.perf_counter() - started
+            return report
+        encoder = load()
+        report.device = encoder.device
+        chunk = min(max(batch * 8, 256), 4096)
+        reader = _ImageReader(encoder.size_hint, encoder.per_image()) if spec.media_type == "image" else None
+        done = 0
+
+        def advance(n):
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        try:
+            for start in range(0, total, chunk):
+                rows = self._rows_data(ids[start:start + chunk])
+                if reader is None:  # texts: one library call per chunk, which sorts them by length into batches
+                    out_ids, vectors = [r[0] for r in rows], encoder.encode_texts([r[2] for r in rows], batch)
+                    advance(len(rows))
+                else:
+                    out_ids, vectors = _embed_images(encoder, reader, rows, batch, report, advance)
+                if out_ids:
+                    report.computed += self._write(emb, out_ids, vectors)
+        finally:
+            if reader is not None:
+                reader.close()
         report.seconds = time.perf_counter() - started
         return report
-    encoder = load()
-    report.device = getattr(encoder, "device", "cpu")
-    chunk = min(max(batch * 8, 256), 4096)
-    reader = (_ImageReader(getattr(encoder, "size_hint", None), getattr(encoder, "describe_one", None))
-              if spec.media_type == "image" else None)
-    done = 0
-
-    def advance(n):
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
-
-    try:
-        for start in range(0, total, chunk):
-            rows = _rows_data(cat, ids[start:start + chunk])
-            if reader is None:  # texts: one library call per chunk, which sorts them by length into batches
-                out_ids, vectors = [r[0] for r in rows], encoder.encode_texts([r[2] for r in rows], batch)
-                advance(len(rows))
-            else:
-                out_ids, vectors = _embed_images(encoder, reader, rows, batch, report, advance)
-            if out_ids:
-                report.computed += _write(cat, emb, out_ids, vectors)
-    finally:
-        if reader is not None:
-            reader.close()
-    report.seconds = time.perf_counter() - started
-    return report

@@ -1,8 +1,8 @@
 """The off-the-shelf models: names, fixed embedding ids, dims and media types.
 
 Each model fills the off-the-shelf embedding of the same name (seeded in every catalog by
-:mod:`catalog.store`), so ``--embedding all-minilm-l6-v2`` and ``embeddings count clip-vit-b-32``
-name both the model and its vectors.
+:mod:`catalog.store`), so ``all-minilm-l6-v2`` or ``clip-vit-b-32`` names both the model and its
+vectors, wherever an embedding is asked for.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ModelSpec:
 
 
 CLIP_DEFAULT_TAG = "openai"
+MODELS_HINT = "list the models to see which can run here"
 
 MODELS: list[ModelSpec] = [
     ModelSpec("clip-vit-b-32", CLIP_ID, 512, "image", "clip", "open_clip ViT-B-32",
@@ -57,7 +58,7 @@ def get_spec(ref) -> ModelSpec:
     spec = _BY_KEY.get(key) or _BY_KEY.get(key.lower())
     if spec is None:
         names = ", ".join(m.name for m in MODELS)
-        raise NotFound(f"no model named {key!r}; the off-the-shelf models are {names} (see `advtool models`)")
+        raise NotFound(f"no model named {key!r}; the off-the-shelf models are {names}", field="model", hint=MODELS_HINT)
     return spec
 
 

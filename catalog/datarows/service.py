@@ -1,0 +1,185 @@
+"""Data rows: import (upsert by global_key), lookup, listing and export."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from ..errors import CatalogError, NotFound
+from ..export import check_format, write_records
+from ..store import registered, resolution_sql, scalar, shown
+from .ingest import Ingest, read_metadata_file
+
+ROW_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata", "created_at")
+EXPORT_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated
+
+
+def _row_dict(row) -> dict:
+    rid, key, media, data, meta, created = row
+    return {"id": str(rid), "global_key": key, "media_type": media, "row_data": data,
+            "metadata": json.loads(meta) if isinstance(meta, str) else (meta or {}),
+            "created_at": created.isoformat() if created is not None else None}
+
+
+_FIELDS = "CAST(d.id AS VARCHAR), d.global_key, d.media_type, d.row_data, CAST(d.metadata AS VARCHAR), d.created_at"
+_SELECT = f"SELECT {_FIELDS} FROM datarows d"
+
+_UPSERT = """
+    INSERT INTO datarows (id, global_key, media_type, row_data, metadata)
+    SELECT CAST(id AS UUID), global_key, media_type, row_data, CAST(metadata AS JSON) FROM {t}
+    ON CONFLICT (global_key) DO UPDATE SET
+        media_type = excluded.media_type,
+        row_data = excluded.row_data,
+        metadata = json_merge_patch(datarows.metadata, excluded.metadata),
+        updated_at = now()
+"""
+
+
+class DataRows:
+    """The data rows of one catalog (``store``); references resolve through ``refs`` (:class:`RowRefs`)."""
+
+    def __init__(self, store, refs):
+        self.store = store
+        self.refs = refs
+
+    # -- import ---------------------------------------------------------------------------------
+    def import_datarows(self, paths, metadata_file=None) -> ImportReport:
+        """Import images, folders, .zip archives and NDJSON record files; one transaction."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        ingest = Ingest(self.store.media_dir)
+        extra: dict[str, dict] = {}
+        if metadata_file is not None:
+            mpath = Path(metadata_file)
+            if not mpath.is_file():
+                raise CatalogError(f"metadata file {mpath} does not exist", field="metadata_file")
+            try:
+                extra, problems = read_metadata_file(mpath)
+            except ValueError as exc:
+                raise CatalogError(str(exc), field="metadata_file") from None
+            ingest.skipped.extend(problems)
+        for p in paths:
+            ingest.add_path(Path(p))
+        records: dict[str, dict] = {}
+        for rec in ingest.records:  # a later record of the same key wins
+            records[rec["global_key"]] = rec
+        report = ImportReport(skipped=ingest.skipped)
+        # metadata for keys that are neither imported now nor already in the catalog is reported
+        with self.store.transaction() as con:
+            keys = list(records) + [k for k in extra if k not in records]
+            existing = set()
+            if keys:
+                with registered(con, pa.table({"k": pa.array(keys, pa.string())})) as t:
+                    existing = {r[0] for r in con.execute(
+                        f"SELECT global_key FROM datarows WHERE global_key IN (SELECT k FROM {t})").fetchall()}
+            for key in extra:
+                if key not in records and key not in existing:
+                    report.skipped.append((f"metadata for {key}", "no data row with this global_key"))
+            rows = []
+            for key, rec in records.items():
+                meta = dict(rec["metadata"])
+                meta.update(extra.get(key, {}))
+                rows.append((str(uuid.uuid4()), key, rec["media_type"], rec["row_data"], orjson.dumps(meta).decode()))
+            if rows:
+                tbl = pa.table({
+                    "id": pa.array([r[0] for r in rows]), "global_key": pa.array([r[1] for r in rows]),
+                    "media_type": pa.array([r[2] for r in rows]), "row_data": pa.array([r[3] for r in rows]),
+                    "metadata": pa.array([r[4] for r in rows]),
+                })
+                with registered(con, tbl) as t:
+                    con.execute(_UPSERT.format(t=t))
+            for key, meta in extra.items():
+                if key not in records and key in existing:
+                    con.execute(
+                        "UPDATE datarows SET metadata = json_merge_patch(metadata, CAST(? AS JSON)), updated_at = now() WHERE global_key = ?",
+                        [orjson.dumps(meta).decode(), key],
+                    )
+            report.updated = sum(1 for k in records if k in existing)
+            report.created = len(records) - report.updated
+        return report
+
+    # -- lookup ---------------------------------------------------------------------------------
+    def count_datarows(self) -> int:
+        with self.store.connect() as con:
+            return scalar(con, "SELECT count(*) FROM datarows")
+
+    def list_datarows(self, limit: int = 50, offset: int = 0) -> list[dict]:
+        if limit < 0 or offset < 0:
+            raise CatalogError("`limit` and `offset` must not be negative", field="limit" if limit < 0 else "offset")
+        with self.store.connect() as con:
+            rows = con.execute(f"{_SELECT} ORDER BY d.global_key LIMIT ? OFFSET ?", [limit, offset]).fetchall()
+        return [_row_dict(r) for r in rows]
+
+    def get_datarows(self, refs) -> list[dict]:
+        """Rows for ids or global_keys, in the order given; unknown ones raise :class:`NotFound`."""
+        refs = [str(r) for r in refs]
+        if not refs:
+            return []
+        tbl = pa.table({"pos": pa.array(range(len(refs)), pa.int64()), "k": pa.array(refs, pa.string())})
+        with self.store.connect() as con, registered(con, tbl) as t:
+            rows = con.execute(f"SELECT m.pos, m.k, {_FIELDS} FROM ({resolution_sql(t)}) m "
+                               "LEFT JOIN datarows d ON d.id = m.rid ORDER BY m.pos").fetchall()
+        missing = [r[1] for r in rows if r[2] is None]
+        if missing:
+            raise NotFound(f"no data row with id or global_key {shown(dict.fromkeys(missing))}")
+        seen, out = set(), []
+        for r in rows:
+            d = _row_dict(r[2:])
+            if d["id"] not in seen:
+                seen.add(d["id"])
+                out.append(d)
+        return out
+
+    def get_datarow(self, ref) -> dict:
+        return self.get_datarows([ref])[0]
+
+    def resolve_row_ids(self, refs) -> list[str]:
+        """Data-row ids for ids or global_keys (order kept, duplicates dropped)."""
+        return self.refs.resolve(refs)
+
+    def row_details(self, ids) -> dict:
+        """``{row_id: (metadata, [label dicts])}`` for row ``ids`` (unknown ids are left out); labels are
+        ``{"label", "source", "score", "reviewed"}``, by label."""
+        if not ids:
+            return {}
+        with self.store.connect() as con, registered(con, pa.table({"id": pa.array(list(ids), pa.string())})) as t:
+            rows = con.execute(
+                f"""SELECT CAST(d.id AS VARCHAR), CAST(d.metadata AS VARCHAR),
+                           list({{'label': l.label, 'source': l.source, 'score': l.score, 'reviewed': l.reviewed}}
+                                ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL)
+                    FROM {t} e JOIN datarows d ON d.id = CAST(e.id AS UUID)
+                    LEFT JOIN labels l ON l.row_id = d.id
+                    GROUP BY d.id, d.metadata""").fetchall()
+        return {r[0]: (json.loads(r[1]), list(r[2] or [])) for r in rows}
+
+    # -- export ---------------------------------------------------------------------------------
+    def iter_datarows(self, batch: int = 10_000):
+        with self.store.connect() as con:
+            cur = con.execute(f"{_SELECT} ORDER BY d.global_key")
+            while True:
+                chunk = cur.fetchmany(batch)
+                if not chunk:
+                    break
+                for r in chunk:
+                    yield _row_dict(r)
+
+    def export_datarows(self, out, fmt: str = "ndjson") -> int:
+        """Write every row (id, global_key, media_type, row_data, metadata) to a text stream."""
+        check_format(fmt)
+        return write_records(out, self.iter_datarows(), fmt, EXPORT_COLUMNS)

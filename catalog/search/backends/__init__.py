@@ -1,0 +1,10 @@
+"""Search backends: the interface (:mod:`.base`), the registry (:mod:`.registry`), one module each."""
+
+from .approximate import ApproximateBackend
+from .base import Backend, Capabilities, Context, Matches, Query, in_range, range_thresholds
+from .exact import ExactBackend
+from .registry import APPROXIMATE_MIN_ROWS, AUTO_ORDER, BACKENDS, Plan, check_choice, names, plan
+
+__all__ = ["Backend", "Capabilities", "Context", "Matches", "Query", "in_range", "range_thresholds",
+           "ExactBackend", "ApproximateBackend", "BACKENDS", "AUTO_ORDER", "APPROXIMATE_MIN_ROWS", "Plan",
+           "check_choice", "names", "plan"]

@@ -1,0 +1,62 @@
+"""Exact backend: a full L1 scan of the memory-mapped, normalised vector cache (the reference every
+other backend is measured against)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...scoring import scale, score_from_l1
+from ..scan import l1_scan
+from .base import Backend, Capabilities, Context, Matches, Query, in_range, range_thresholds
+
+
+class ExactBackend(Backend):
+    """Every row is scored."""
+
+    name = "exact"
+    capabilities = Capabilities(exact=True, orders=("desc", "asc"), recall=1.0)
+
+    def __init__(self, emb, ids: np.ndarray, matrix: np.ndarray):
+        self.emb = emb
+        self.ids, self.matrix = ids, matrix
+
+    @classmethod
+    def open(cls, context: Context, emb, exact=None) -> "ExactBackend":
+        if exact is not None:
+            return exact
+        ids, matrix = context.cache.load(emb)
+        return cls(emb, ids, matrix)
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def positions(self, row_ids) -> tuple[np.ndarray, list[str]]:
+        """Cache positions of the rows that have a vector, and the ids that have none."""
+        row_ids = [str(r) for r in row_ids]
+        if not row_ids:
+            return np.empty(0, dtype=np.int64), []
+        wanted = np.asarray(row_ids, dtype="U36")
+        pos = np.searchsorted(self.ids, wanted)
+        pos_c = np.minimum(pos, max(len(self.ids) - 1, 0))
+        found = (pos < len(self.ids)) & (self.ids[pos_c] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
+        missing = [r for r, ok in zip(row_ids, found) if not ok]
+        return pos[found].astype(np.int64), missing
+
+    def vectors(self, row_ids):
+        pos, missing = self.positions(row_ids)
+        return np.asarray(self.matrix[pos], dtype=np.float32), missing
+
+    def search(self, query: Query) -> Matches:
+        dims = self.emb.dims
+        dist = l1_scan(self.matrix, query.vectors)
+        lo, hi = range_thresholds(query.min_score, query.max_score, dims)
+        if lo <= 0 and hi >= scale(dims):
+            cand = np.arange(len(dist), dtype=np.int64)
+        else:
+            cand = np.flatnonzero((dist <= hi) & (dist >= lo))
+        scores = score_from_l1(dist[cand], dims)
+        keep = in_range(scores, query.min_score, query.max_score)
+        if not keep.all():
+            cand, scores = cand[keep], scores[keep]
+        return Matches(self.ids, cand, scores, complete=True)

@@ -1,0 +1,106 @@
+"""Shared by every backend: anchor vectors → query vectors, exclusions, filters, order and paging.
+
+The score is :mod:`catalog.scoring`'s; backends only say which rows fall in the score range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import CatalogError
+from ..scoring import normalize
+from ..store import registered
+from .backends.base import Matches
+
+
+def check_vector(vec: np.ndarray, dims: int, name: str, i: int) -> np.ndarray:
+    try:
+        v = np.asarray(vec, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise CatalogError(f"anchor vector {i} is not a list of numbers", field="anchors") from None
+    if v.shape[0] != dims:
+        raise CatalogError(f"anchor vector {i} has {v.shape[0]} values, embedding {name} has {dims} dims",
+                           field="anchors")
+    if not np.all(np.isfinite(v)):
+        raise CatalogError(f"anchor vector {i} contains NaN or Infinity", field="anchors")
+    if not np.any(v):
+        raise CatalogError(f"anchor vector {i} is all zeros (a zero vector has no direction)", field="anchors")
+    return normalize(v)
+
+
+def query_vectors(pos: np.ndarray, neg: np.ndarray, aggregate: str) -> np.ndarray:
+    """PRODUCT.md §3: ``mean`` → normalise(mean(pos) − mean(neg)); ``max`` → one query per anchor."""
+    shift = neg.mean(axis=0) if len(neg) else 0.0
+    if aggregate == "mean":
+        q = pos.astype(np.float64).mean(axis=0, keepdims=True) - shift
+    else:
+        q = pos.astype(np.float64) - shift
+    norms = np.linalg.norm(q, axis=1)
+    if np.any(norms < 1e-6):
+        raise CatalogError(
+            "the anchors cancel out (their combined direction is zero); remove opposite anchors or negative anchors"
+        )
+    return normalize(q)
+
+
+# -- ordering and paging ---------------------------------------------------------------------------
+def select_order(positions: np.ndarray, scores: np.ndarray, order: str, k: int | None) -> np.ndarray:
+    """Indices of the first ``k`` matches by score (``order``), ties by position (= row id)."""
+    key = -scores if order == "desc" else scores
+    n = len(key)
+    if k is None or k >= n:
+        return np.lexsort((positions, key))[: (n if k is None else k)]
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    kth = np.partition(key, k - 1)[k - 1]
+    better = np.flatnonzero(key < kth)
+    tied = np.flatnonzero(key == kth)
+    tied = tied[np.argsort(positions[tied], kind="stable")][: k - len(better)]
+    sel = np.concatenate([better, tied])
+    return sel[np.lexsort((positions[sel], key[sel]))]
+
+
+# -- filters and exclusions ------------------------------------------------------------------------
+def filter_mask(con, uuids: np.ndarray, positions: np.ndarray, sql: str, params) -> np.ndarray:
+    """Which of ``positions`` (rows of the cache) satisfy the compiled filter, as a boolean mask."""
+    mask = np.zeros(len(positions), dtype=bool)
+    if len(positions) == 0:
+        return mask
+    raw = np.ascontiguousarray(uuids[positions])
+    ids = pa.ExtensionArray.from_storage(
+        pa.uuid(), pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)]))
+    with registered(con, pa.table({"i": pa.array(np.arange(len(raw), dtype=np.int64)), "id": ids}),
+                    "search_candidates") as name:
+        res = con.execute(
+            f"SELECT c.i FROM {name} c JOIN datarows d ON d.id = c.id WHERE ({sql})", list(params)
+        ).fetchnumpy()
+    mask[np.asarray(res["i"], dtype=np.int64)] = True
+    return mask
+
+
+def exclude_mask(table: np.ndarray, positions: np.ndarray, row_ids: list[str]) -> np.ndarray:
+    """False for the matches that are one of ``row_ids`` (``table`` is sorted)."""
+    keep = np.ones(len(positions), dtype=bool)
+    if not row_ids or len(table) == 0:
+        return keep
+    wanted = np.asarray(row_ids, dtype="U36")
+    at = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    excluded = at[table[at] == wanted]
+    if len(excluded):
+        keep &= ~np.isin(positions, excluded)
+    return keep
+
+
+def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn):
+    """Apply exclusion and the filter, then order; returns the ordered first ``k`` and the total."""
+    positions, scores = matches.positions, matches.scores
+    keep = exclude_mask(matches.table, positions, exclude)
+    if where_sql is not None and len(positions):
+        sql, params = where_sql
+        with con_factory() as con:
+            keep &= filter_mask(con, uuids_fn(), positions, sql, params)
+    if not keep.all():
+        positions, scores = positions[keep], scores[keep]
+    idx = select_order(positions, scores, order, k)
+    return positions[idx], scores[idx], len(positions)

@@ -1,0 +1,70 @@
+"""The float32 L1 scan: every row of a matrix against one or several query vectors, on all cores.
+
+faiss parallelises its distance kernels over queries, not over rows, so one query would use one
+core; the scan therefore splits the rows into one contiguous part per thread (faiss releases the
+GIL). Several query vectors (``aggregate="max"``) are scored block by block, so the data is read
+from memory once whatever the number of anchors.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import faiss
+import numpy as np
+
+from ..threads import threads
+
+__all__ = ["l1_scan", "executor", "threads"]
+
+_BLOCK_ROWS_ONE = 65_536       # rows per kernel call for a single query
+_CACHE_BYTES = 1 << 20         # block size for several queries: stays in the core's cache
+_QUERY_GROUP = 8               # faiss switches to its own threads above 10 queries; stay below
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size != n:
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="l1scan")
+        _pool_size = n
+    return _pool
+
+
+def _scan_part(mat, queries, out, start, stop):
+    nq, dims = queries.shape
+    if nq == 1:
+        for s in range(start, stop, _BLOCK_ROWS_ONE):
+            e = min(stop, s + _BLOCK_ROWS_ONE)
+            out[s:e] = faiss.pairwise_distances(queries, mat[s:e], faiss.METRIC_L1)[0]
+        return
+    block = max(64, _CACHE_BYTES // (4 * dims))
+    for s in range(start, stop, block):
+        e = min(stop, s + block)
+        part = mat[s:e]
+        best = None
+        for g in range(0, nq, _QUERY_GROUP):
+            d = faiss.pairwise_distances(queries[g:g + _QUERY_GROUP], part, faiss.METRIC_L1).min(axis=0)
+            best = d if best is None else np.minimum(best, d, out=best)
+        out[s:e] = best
+
+
+def l1_scan(mat: np.ndarray, queries: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """L1 distance of every row of ``mat`` to the nearest of ``queries`` (float32, one per row)."""
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    n = len(mat)
+    out = np.empty(n, dtype=np.float32)
+    if n == 0:
+        return out
+    t = n_threads or threads()
+    t = max(1, min(t, n // 4096 or 1))
+    if t == 1:
+        _scan_part(mat, queries, out, 0, n)
+        return out
+    bounds = np.linspace(0, n, t + 1).astype(int)
+    futures = [executor(t).submit(_scan_part, mat, queries, out, int(a), int(b))
+               for a, b in zip(bounds[:-1], bounds[1:])]
+    for f in futures:
+        f.result()
+    return out

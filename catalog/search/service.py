@@ -1,0 +1,202 @@
+"""The search service: one :class:`SearchSpec` in, a page of scored rows out (PRODUCT.md §3).
+
+It resolves anchors (row ids or global_keys, vectors, a text or image prompt encoded by the
+embedding's model), combines them (:func:`ranking.query_vectors`), asks the planned backend for the
+rows in the score range, then excludes the anchors, applies the filter, orders and pages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CatalogError
+from ..filters import compile_filter
+from .backends import Context, ExactBackend, Query, plan
+from .ivf import build_index, index_info
+from .ranking import check_vector, query_vectors, rank
+from .results import Hit, SearchResult
+from .spec import ALL, Page, SearchSpec
+
+
+def _names(rows: list[dict]) -> str:
+    shown = ", ".join(repr(r["global_key"]) for r in rows[:5])
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+_KEYWORDS = ("anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "limit", "offset",
+             "order", "include_anchors", "text", "image", "backend")
+
+
+def split_call(spec, args: tuple, kwargs: dict, paged: bool = True) -> tuple:
+    """``(spec, page, backend)`` from either call form of ``Catalog.search``: ``search(spec, page,
+    backend=...)`` or the keyword form ``search(embedding, anchors=..., min_score=..., limit=...)``.
+    With ``paged=False`` (``search_row_ids``): ``(spec, backend)``, and no page may be given."""
+    kwargs = dict(kwargs)
+    if isinstance(spec, SearchSpec):
+        if not paged:
+            backend = args[0] if args else kwargs.pop("backend", None)
+            if len(args) > 1 or kwargs:
+                raise TypeError("search_row_ids(spec, backend=None) takes no other arguments")
+            return spec, backend
+        page = args[0] if args else kwargs.pop("page", None)
+        backend = kwargs.pop("backend", None)
+        if len(args) > 1 or kwargs:
+            raise TypeError("search(spec, page, backend=None) takes no other arguments")
+        return spec, page if page is not None else Page(), backend
+    names = _KEYWORDS if paged else tuple(n for n in _KEYWORDS if n not in ("limit", "offset"))
+    if len(args) > len(names):
+        raise TypeError("too many positional arguments for search")
+    kw = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k in kw:
+            raise TypeError(f"search got multiple values for {k!r}")
+        kw[k] = v
+    unknown = set(kw) - set(names)
+    if unknown:
+        raise TypeError(f"search got unexpected keyword arguments {sorted(unknown)}")
+    page = Page(kw.pop("limit", 50), kw.pop("offset", 0)) if paged else None
+    backend = kw.pop("backend", None)
+    spec = SearchSpec.from_kwargs(spec, **kw)
+    return (spec, page, backend) if paged else (spec, backend)
+
+
+class Searcher:
+    """Similarity search over one catalog.
+
+    ``embeddings`` resolves embedding references, ``datarows`` row references (with their
+    global_keys), ``encoder`` turns a text or image prompt into a vector (``encode_query``)."""
+
+    def __init__(self, store, cache, embeddings, datarows, encoder):
+        self.store = store
+        self.cache = cache
+        self.embeddings = embeddings
+        self.datarows = datarows
+        self.encoder = encoder
+        self.context = Context(store=store, cache=cache)
+        self._memo: dict = {"token": None, "embeddings": {}}
+
+    # -- public ----------------------------------------------------------------------------------------
+    def search(self, spec: SearchSpec, page: Page | None = None, backend=None) -> SearchResult:
+        """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total."""
+        page = page or Page()
+        positions, scores, total, table, name, complete, emb = self._run(spec, page, backend)
+        ids = table[positions].tolist()
+        keys = self.cache.load_keys(emb).get(positions) if ids else []
+        hits = [Hit(i, k, float(s)) for i, k, s in zip(ids, keys, scores)]
+        return SearchResult(total=total, results=hits, backend=name, complete=complete)
+
+    def row_ids(self, spec: SearchSpec, backend=None) -> list[str]:
+        """Every matching row id, in result order (no paging)."""
+        positions, _, _, table, _, _, _ = self._run(spec, ALL, backend)
+        return table[positions].tolist()
+
+    def build_index(self, embedding) -> dict:
+        """Build the approximate (IVF-Flat L1) index of an embedding now; returns its description."""
+        emb = self.embeddings.get_embedding(embedding)
+        exact = ExactBackend.open(self.context, emb)
+        if exact.size == 0:
+            raise CatalogError(f"embedding {emb.name} has no vectors; import or compute them first",
+                               field="embedding")
+        return build_index(self.store, emb, exact)
+
+    def index_info(self, embedding) -> dict | None:
+        """The approximate index's description (nlist, calibrated nprobe, measured recall) or None."""
+        return index_info(self.store, self.embeddings.get_embedding(embedding))
+
+    # -- one search ------------------------------------------------------------------------------------
+    def _run(self, spec: SearchSpec, page: Page, backend):
+        if not isinstance(spec, SearchSpec):
+            raise CatalogError("a search is described by a SearchSpec")
+        refs = [a for a in spec.anchors if isinstance(a, str)]
+        raw = [np.asarray(a) for a in spec.anchors if not isinstance(a, str)]
+        neg_refs = [a for a in spec.negatives if isinstance(a, str)]
+        neg_raw = [np.asarray(a) for a in spec.negatives if not isinstance(a, str)]
+        if not spec.has_query:
+            raise CatalogError("search needs at least one anchor: a data row id or global_key (`anchors`), "
+                               "`text` or `image`", field="anchors")
+        where_sql = compile_filter(spec.where, alias="d") if spec.where is not None else None
+        emb = self._embedding(spec.embedding)
+        if spec.text is not None or spec.image is not None:
+            raw.append(np.asarray(self.encoder.encode_query(emb, text=spec.text, image=spec.image), np.float32))
+        chosen = plan(self.context, emb, backend)
+        rows = self._anchor_rows(chosen.exact, emb, refs)
+        neg_rows = self._anchor_rows(chosen.exact, emb, neg_refs)
+        be = chosen.backend
+        pos_vecs = self._anchor_vectors(be, emb, rows, raw, "anchor")
+        neg_vecs = self._anchor_vectors(be, emb, neg_rows, neg_raw, "negative anchor")
+        queries = query_vectors(pos_vecs, neg_vecs, spec.aggregate)
+        k = page.end
+        matches = self._matches(be, chosen.exact, queries, spec, k)
+        if not matches.complete and chosen.auto:
+            be = chosen.exact
+            matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None, order=spec.order))
+        exclude = [] if spec.include_anchors else [r["id"] for r in rows + neg_rows]
+        positions, scores, total = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
+                                        lambda: self.cache.load_uuids(emb))
+        off = page.offset
+        return positions[off:], scores[off:], total, matches.table, be.name, matches.complete, emb
+
+    @staticmethod
+    def _matches(be, exact, queries, spec: SearchSpec, k):
+        """Ask ``be`` what its capabilities let it answer; the exact scan answers the rest."""
+        caps = be.capabilities
+        if spec.order not in caps.orders:
+            be = exact
+            caps = be.capabilities
+        use_k = caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
+        return be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
+                               order=spec.order))
+
+    def _anchor_vectors(self, be, emb, rows, raw, what) -> np.ndarray:
+        vecs, missing = be.vectors([r["id"] for r in rows]) if rows else (np.empty((0, emb.dims), np.float32), [])
+        if missing:
+            lost = [r for r in rows if r["id"] in set(missing)]
+            many = len(lost) > 1
+            raise CatalogError(
+                f"{what}{'s' if many else ''} {_names(lost)} {'have' if many else 'has'} no vector "
+                f"in embedding {emb.name}; import or compute {'their vectors' if many else 'its vector'} "
+                "first, or choose other anchors", field="anchors")
+        extra = [check_vector(v, emb.dims, emb.name, i) for i, v in enumerate(raw, start=1)]
+        if extra:
+            vecs = np.vstack([vecs, np.vstack(extra)]) if len(vecs) else np.vstack(extra)
+        return np.asarray(vecs, dtype=np.float32).reshape(-1, emb.dims)
+
+    def _anchor_rows(self, exact: ExactBackend, emb, refs) -> list[dict]:
+        """``[{"id", "global_key"}]`` for anchor references: ids of cached rows are resolved from the
+        cache; anything else (global keys, rows without a vector, unknown refs) from the database."""
+        if not refs:
+            return []
+        lowered = [r.lower() for r in refs]
+        pos, missing = exact.positions(lowered)
+        if missing:
+            return [{"id": r["id"], "global_key": r["global_key"]} for r in self.datarows.get_datarows(refs)]
+        keys = self.cache.load_keys(emb).get(pos)
+        out, seen = [], set()
+        for rid, key in zip(lowered, keys):
+            if rid not in seen:
+                seen.add(rid)
+                out.append({"id": rid, "global_key": key})
+        return out
+
+    # -- lookups that need no database connection while nothing was committed ------------------------
+    def _db_token(self):
+        """Changes whenever anything is committed to the catalog file (DuckDB appends to its WAL,
+        and a checkpoint rewrites the file)."""
+        out = []
+        for p in (self.store.path, self.store.path.with_name(self.store.path.name + ".wal")):
+            try:
+                st = p.stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _embedding(self, ref):
+        token = self._db_token()
+        if self._memo["token"] != token:
+            self._memo = {"token": token, "embeddings": {}}
+        found = self._memo["embeddings"]
+        emb = found.get(ref)
+        if emb is None:
+            emb = found[ref] = self.embeddings.get_embedding(ref)
+        return emb

@@ -1,0 +1,212 @@
+"""One description of a search, used everywhere: :class:`SearchSpec` (and :class:`Page` for paging).
+
+The library, saved slices (which store ``spec.to_json()``), the CLI flags, the dashboard state and the
+REST bodies all build and read this one type. It is validated once, when it is made: a spec that
+exists is well formed (whether its anchors exist and have vectors is checked when it runs).
+
+JSON form (the slice's stored query)::
+
+    {"embedding": <id or name | null>, "anchors": [<row id | [floats]>...],
+     "negative_anchors": [...], "text": <str | null>, "min_score": <float | null>,
+     "max_score": <float | null>, "aggregate": "mean" | "max", "where": <filter | null>,
+     "order": "desc" | "asc", "include_anchors": <bool>}
+
+``min_score``/``max_score`` are null for a pure filter spec (no embedding). ``image`` (bytes or a
+file path) is a query-time anchor and has no JSON form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CatalogError
+from ..filters import compile_filter, parse_filter
+
+DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE = 0.85, 1.0
+AGGREGATES = ("mean", "max")
+ORDERS = ("desc", "asc")
+DEFAULT_LIMIT = 50
+
+
+def _score(value, what: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise CatalogError(f"{what} must be a number from 0 to 1, not {value!r}", field=name) from None
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise CatalogError(f"{what} {value:g} is outside [0, 1]; scores lie between 0 and 1", field=name)
+    return value
+
+
+def _anchor(a, name: str):
+    """A row reference (stripped string) or a vector (tuple of floats)."""
+    if isinstance(a, bytes):
+        a = a.decode()
+    if isinstance(a, str):
+        if not a.strip():
+            raise CatalogError("an anchor is an empty string; give a data row id or global_key", field=name)
+        return a.strip()
+    if isinstance(a, np.ndarray) or (isinstance(a, (list, tuple)) and a and all(
+            isinstance(x, numbers.Real) and not isinstance(x, bool) for x in a)):
+        try:
+            return tuple(float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1))
+        except (TypeError, ValueError):
+            pass
+    raise CatalogError(f"anchor {a!r} is neither a data row id/global_key nor a vector", field=name)
+
+
+def _anchors(value, name: str) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    elif isinstance(value, np.ndarray):
+        value = [value] if value.ndim == 1 else list(value)
+    elif isinstance(value, tuple) and value and all(isinstance(x, numbers.Real) and not isinstance(x, bool)
+                                                     for x in value):
+        value = [value]  # one vector given as a tuple of floats
+    return tuple(_anchor(a, name) for a in value)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which part of the ordered results: ``limit`` rows (None: all) after ``offset``."""
+
+    limit: int | None = DEFAULT_LIMIT
+    offset: int = 0
+
+    def __post_init__(self):
+        lim, off = self.limit, self.offset
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Integral) or lim < 0):
+            raise CatalogError(f"limit must be a whole number ≥ 0 (or None for all), not {lim!r}", field="limit")
+        if isinstance(off, bool) or not isinstance(off, numbers.Integral) or off < 0:
+            raise CatalogError(f"offset must be a whole number ≥ 0, not {off!r}", field="offset")
+        object.__setattr__(self, "limit", None if lim is None else int(lim))
+        object.__setattr__(self, "offset", int(off))
+
+    @property
+    def end(self) -> int | None:
+        """``offset + limit`` (None: every match is needed)."""
+        return None if self.limit is None else self.offset + self.limit
+
+
+ALL = Page(limit=None)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A search: anchors (row ids/global_keys or vectors), negatives, a text or image prompt, an
+    inclusive score range, how anchors combine, a metadata/label filter and the order.
+
+    Without ``embedding`` (and anchors) it is a pure filter: the rows ``where`` selects."""
+
+    embedding: str | None = None
+    anchors: tuple = ()
+    negatives: tuple = ()
+    text: str | None = None
+    image: bytes | str | None = field(default=None, repr=False)
+    min_score: float = DEFAULT_MIN_SCORE
+    max_score: float = DEFAULT_MAX_SCORE
+    aggregate: str = "mean"
+    where: dict | None = None
+    order: str = "desc"
+    include_anchors: bool = False
+
+    def __post_init__(self):
+        emb = self.embedding
+        if emb is not None and not isinstance(emb, str):
+            emb = getattr(emb, "id", None) or str(emb)  # an Embedding object
+        set_ = object.__setattr__
+        set_(self, "embedding", emb.strip() if isinstance(emb, str) and emb.strip() else None)
+        set_(self, "anchors", _anchors(self.anchors, "anchors"))
+        set_(self, "negatives", _anchors(self.negatives, "negatives"))
+        lo = _score(self.min_score, "min score", "min_score")
+        hi = _score(self.max_score, "max score", "max_score")
+        if lo > hi:
+            raise CatalogError(f"min score {lo:g} is greater than max score {hi:g}; give min ≤ max", field="min_score")
+        set_(self, "min_score", lo)
+        set_(self, "max_score", hi)
+        if self.aggregate not in AGGREGATES:
+            raise CatalogError(f"aggregate {self.aggregate!r} is not supported; use mean or max", field="aggregate")
+        if self.order not in ORDERS:
+            raise CatalogError(f"order {self.order!r} is not supported; use desc or asc", field="order")
+        where = parse_filter(self.where) if isinstance(self.where, str) else self.where
+        if where is not None and not isinstance(where, dict):
+            raise CatalogError("a filter must be a JSON object such as {\"split\": \"train\"}", field="where")
+        compile_filter(where)  # raises on a bad filter
+        set_(self, "where", where or None)
+        if self.text is not None and not isinstance(self.text, str):
+            raise CatalogError("a text prompt must be a string", field="text")
+        if self.text is not None and self.image is not None:
+            raise CatalogError("give either a text or an image query, not both", field="text")
+        set_(self, "include_anchors", bool(self.include_anchors))
+        if emb is None and (self.anchors or self.negatives or self.text is not None or self.image is not None):
+            raise CatalogError("anchors need an embedding: choose one (`embedding`, a name or id), or leave "
+                               "out the anchors for a pure filter", field="embedding")
+
+    # -- what kind of search -------------------------------------------------------------------------
+    @property
+    def is_filter_only(self) -> bool:
+        return self.embedding is None
+
+    @property
+    def has_query(self) -> bool:
+        """Whether anything defines a query vector (anchors, a text or an image)."""
+        return bool(self.anchors) or self.text is not None or self.image is not None
+
+    def replace(self, **changes) -> "SearchSpec":
+        return dataclasses.replace(self, **changes)
+
+    # -- the JSON form (a slice's stored query) --------------------------------------------------------
+    def to_json(self) -> dict:
+        if self.image is not None:
+            raise CatalogError("an image prompt has no stored form; use row anchors or a text prompt", field="image")
+
+        def out(items):
+            return [list(a) if isinstance(a, tuple) else a for a in items]
+
+        if self.is_filter_only:
+            return {"embedding": None, "anchors": [], "negative_anchors": [], "text": None, "min_score": None,
+                    "max_score": None, "aggregate": self.aggregate, "where": self.where, "order": self.order,
+                    "include_anchors": False}
+        return {"embedding": self.embedding, "anchors": out(self.anchors), "negative_anchors": out(self.negatives),
+                "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
+                "aggregate": self.aggregate, "where": self.where, "order": self.order,
+                "include_anchors": self.include_anchors}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SearchSpec":
+        if not isinstance(data, dict):
+            raise CatalogError("a stored search must be a JSON object")
+        lo, hi = data.get("min_score"), data.get("max_score")
+        return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
+                   negatives=data.get("negative_anchors") or data.get("negatives") or (),
+                   text=data.get("text"), min_score=DEFAULT_MIN_SCORE if lo is None else lo,
+                   max_score=DEFAULT_MAX_SCORE if hi is None else hi, aggregate=data.get("aggregate") or "mean",
+                   where=data.get("where") or None, order=data.get("order") or "desc",
+                   include_anchors=bool(data.get("include_anchors", False)))
+
+    # -- the keyword form of Catalog.search -------------------------------------------------------------
+    @classmethod
+    def from_kwargs(cls, embedding=None, anchors=(), negative_anchors=(), min_score=DEFAULT_MIN_SCORE,
+                    max_score=DEFAULT_MAX_SCORE, aggregate="mean", where=None, order="desc",
+                    include_anchors=False, text=None, image=None) -> "SearchSpec":
+        return cls(embedding=embedding, anchors=anchors, negatives=negative_anchors, text=text, image=image,
+                   min_score=min_score, max_score=max_score, aggregate=aggregate, where=where, order=order,
+                   include_anchors=include_anchors)
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of the keyword form that stand for this spec."""
+        return {"embedding": self.embedding, "anchors": [np.asarray(a, np.float32) if isinstance(a, tuple) else a
+                                                         for a in self.anchors],
+                "negative_anchors": [np.asarray(a, np.float32) if isinstance(a, tuple) else a
+                                     for a in self.negatives],
+                "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
+                "aggregate": self.aggregate, "where": self.where, "order": self.order,
+                "include_anchors": self.include_anchors}

@@ -1,0 +1,156 @@
+"""The catalog's schema: ordered migration steps, applied when a file is opened.
+
+A file at version N gets steps N+1.. applied in one transaction. Append new steps (never edit old ones).
+"""
+
+from __future__ import annotations
+
+from ..errors import CatalogError
+
+
+def _scalar(con, sql: str):
+    rows = con.execute(sql).fetchall()
+    return rows[0][0] if rows else None
+
+
+CLIP_ID = "00000000-0000-0000-0000-000000000000"
+MPNET_ID = "00000000-0000-0000-0000-000000000001"
+MINILM_ID = "00000000-0000-0000-0000-000000000002"
+COLOR_TEXTURE_ID = "00000000-0000-0000-0000-000000000003"
+
+# (id, name, dims, model, media type) of the off-the-shelf embeddings every catalog lists.
+OFF_THE_SHELF = [
+    (CLIP_ID, "clip-vit-b-32", 512, "open_clip:ViT-B-32", "image"),
+    (MPNET_ID, "all-mpnet-base-v2", 768, "sentence-transformers:all-mpnet-base-v2", "text"),
+    (MINILM_ID, "all-minilm-l6-v2", 384, "sentence-transformers:all-MiniLM-L6-v2", "text"),
+    (COLOR_TEXTURE_ID, "color-texture", 256, "builtin:color-texture", "image"),
+]
+
+_V1 = [
+    """CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE datarows (
+        id UUID PRIMARY KEY,
+        global_key VARCHAR NOT NULL UNIQUE,
+        media_type VARCHAR NOT NULL,
+        row_data VARCHAR NOT NULL,
+        metadata JSON NOT NULL DEFAULT '{}',
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE embeddings (
+        id UUID PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        dims INTEGER NOT NULL,
+        custom BOOLEAN NOT NULL,
+        model VARCHAR,
+        media_type VARCHAR,
+        version BIGINT NOT NULL DEFAULT 0,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE vectors (
+        embedding_id UUID NOT NULL,
+        row_id UUID NOT NULL,
+        vector FLOAT[] NOT NULL)""",
+    """CREATE TABLE labels (
+        row_id UUID NOT NULL,
+        label VARCHAR NOT NULL,
+        source VARCHAR NOT NULL DEFAULT 'manual',
+        score DOUBLE,
+        reviewed BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (row_id, label))""",
+    """CREATE TABLE slices (
+        id UUID PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        description VARCHAR,
+        query JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
+# Ordered schema steps; a file at version N gets steps N+1.. applied when it is opened.
+# Append new steps here (never edit old ones).
+_V2 = [  # labeling batches ("send to annotate"): rows frozen at creation, unique name per project
+    """CREATE TABLE batches (
+        id UUID PRIMARY KEY,
+        project VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 3,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        UNIQUE (project, name))""",
+    """CREATE TABLE batch_rows (
+        batch_id UUID NOT NULL,
+        project VARCHAR NOT NULL,
+        row_id UUID NOT NULL,
+        PRIMARY KEY (project, row_id))""",
+]
+
+_V3 = [  # vector imports stage their rows under a private id, committed chunk by chunk, then swap
+    """CREATE TABLE import_staging (
+        staging_id UUID PRIMARY KEY,
+        embedding_id UUID NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
+_V4 = [  # vectors stored uncompressed (embedding floats do not compress, and trying halves import
+    # speed); imports now write in one transaction, so the staging table goes, with any rows that a
+    # killed import of the previous version left staged
+    """CREATE TABLE vectors_v4 (
+        embedding_id UUID NOT NULL,
+        row_id UUID NOT NULL,
+        vector FLOAT[] NOT NULL USING COMPRESSION uncompressed)""",
+    """INSERT INTO vectors_v4 SELECT embedding_id, row_id, vector FROM vectors
+        WHERE embedding_id NOT IN (SELECT staging_id FROM import_staging)""",
+    "DROP TABLE vectors",
+    "ALTER TABLE vectors_v4 RENAME TO vectors",
+    "DROP TABLE import_staging",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(con) -> int:
+    exists = _scalar(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
+    )
+    if not exists:
+        return 0
+    value = _scalar(con, "SELECT value FROM meta WHERE key = 'schema_version'")
+    return int(value) if value is not None else 0
+
+
+def migrate(con, upto: int | None = None) -> int:
+    """Bring the file to ``upto`` (default: the newest version) in one transaction; returns it."""
+    upto = SCHEMA_VERSION if upto is None else upto
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise CatalogError(
+            f"catalog schema version {current} is newer than this program understands ({SCHEMA_VERSION}); upgrade the package"
+        )
+    if current >= upto:
+        return current
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version, statements in MIGRATIONS:
+            if current < version <= upto:
+                for sql in statements:
+                    con.execute(sql)
+                if version == 1:
+                    for eid, name, dims, model, media in OFF_THE_SHELF:
+                        con.execute(
+                            "INSERT INTO embeddings (id, name, dims, custom, model, media_type) VALUES (?, ?, ?, false, ?, ?)",
+                            [eid, name, dims, model, media],
+                        )
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
+                )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return upto

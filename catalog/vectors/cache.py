@@ -1,0 +1,227 @@
+"""Derived, rebuildable copies of an embedding's vectors beside the DuckDB file.
+
+For each embedding the cache holds the L2-normalised float32 matrix (memory-mapped) and the row ids
+in the same order (ascending row id, so a position lookup is a binary search), under
+``<db>.cache/<embedding id>-v<version>``. The embedding's ``version`` is bumped in the same
+transaction as every change to its vectors, so a cache whose version differs is stale and is
+rebuilt; nothing here must be kept.
+
+The loaded copies are also kept in memory for the life of the process, keyed by (catalog file,
+embedding id, version) and shared by every :class:`VectorCache` of the same file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import CatalogError
+from ..scoring import normalize
+from ..store import registered, scalar
+
+_lock = threading.Lock()
+_memo: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
+_uuid_memo: dict[tuple[str, str, int], np.ndarray] = {}
+_key_memo: dict[tuple[str, str, int], "KeyTable"] = {}
+_BATCH_ROWS = 65_536
+_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
+
+
+def _column_strings(col) -> np.ndarray:
+    """An arrow string column as a ``U36`` numpy array."""
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype="U36")
+
+
+def uuid_bytes(ids: np.ndarray) -> np.ndarray:
+    """Canonical UUID strings (``U36``) as an ``(n, 16)`` uint8 array of their bytes."""
+    if len(ids) == 0:
+        return np.empty((0, 16), dtype=np.uint8)
+    codes = np.ascontiguousarray(ids, dtype="U36").view(np.uint32).reshape(len(ids), 36)[:, _HEX_POSITIONS]
+    nibbles = np.where(codes >= 97, codes - 87, np.where(codes >= 65, codes - 55, codes - 48)).astype(np.uint8)
+    return np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+
+
+class KeyTable:
+    """The global_key of every cached row (same order), stored compactly as UTF-8 bytes + offsets."""
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray):
+        self.data, self.offsets = data, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def get(self, positions) -> list[str]:
+        buf, off = self.data, self.offsets
+        return [bytes(buf[off[p]:off[p + 1]]).decode("utf-8") for p in np.asarray(positions, dtype=np.int64)]
+
+    @classmethod
+    def from_keys(cls, keys: list[str]) -> "KeyTable":
+        encoded = [k.encode("utf-8") for k in keys]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets)
+
+    def save(self, folder: Path) -> None:
+        tag = f"tmp{os.getpid()}-{threading.get_ident()}"
+        np.save(folder / f"keys.{tag}.npy", self.data)
+        np.save(folder / f"key_offsets.{tag}.npy", self.offsets)
+        os.replace(folder / f"keys.{tag}.npy", folder / "keys.npy")
+        os.replace(folder / f"key_offsets.{tag}.npy", folder / "key_offsets.npy")
+
+
+class VectorCache:
+    """The vector caches of one catalog file (``store``)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def _folder(self, embedding_id: str, version: int) -> Path:
+        return self.store.cache_dir / f"{embedding_id}-v{version}"
+
+    def _key(self, emb) -> tuple[str, str, int]:
+        return (str(self.store.path), emb.id, emb.version)
+
+    def invalidate(self, embedding_id: str) -> None:
+        """Drop every cached copy of an embedding (they are rebuilt on demand)."""
+        store = self.store
+        with _lock:
+            for memo in (_memo, _uuid_memo, _key_memo):
+                for key in [k for k in memo if k[0] == str(store.path) and k[1] == embedding_id]:
+                    del memo[key]
+        if store.cache_dir.exists():
+            for p in store.cache_dir.glob(f"{embedding_id}-v*"):
+                shutil.rmtree(p, ignore_errors=True)
+
+    def load(self, emb) -> tuple[np.ndarray, np.ndarray]:
+        """``(row_ids, normalised matrix)`` for the embedding's current version, building it if needed."""
+        key = self._key(emb)
+        with _lock:
+            hit = _memo.get(key)
+            if hit is not None:
+                return hit
+            folder = self._folder(emb.id, emb.version)
+            if not (folder / "ids.npy").exists():
+                cache_dir = self.store.cache_dir
+                for stale in cache_dir.glob(f"{emb.id}-v*") if cache_dir.exists() else []:
+                    if stale != folder:
+                        shutil.rmtree(stale, ignore_errors=True)
+                self._build(emb, folder)
+            ids = np.load(folder / "ids.npy")
+            mat = np.load(folder / "vectors.npy", mmap_mode="r")
+            for old in [k for k in _memo if k[:2] == key[:2]]:
+                del _memo[old]
+            _memo[key] = (ids, mat)
+            return ids, mat
+
+    def load_uuids(self, emb) -> np.ndarray:
+        """The cache's row ids as ``(n, 16)`` UUID bytes (same order as :meth:`load`), for fast joins."""
+        ids, _ = self.load(emb)
+        key = self._key(emb)
+        with _lock:
+            hit = _uuid_memo.get(key)
+            if hit is not None and len(hit) == len(ids):
+                return hit
+            path = self._folder(emb.id, emb.version) / "uuids.npy"
+            try:
+                arr = np.load(path)
+            except (OSError, ValueError):
+                arr = None
+            if arr is None or arr.shape != (len(ids), 16):
+                arr = uuid_bytes(ids)
+                tmp = path.with_name(f"uuids.tmp{os.getpid()}-{threading.get_ident()}.npy")
+                try:
+                    np.save(tmp, arr)
+                    os.replace(tmp, path)
+                except OSError:  # a read-only or vanished cache folder: keep it in memory only
+                    pass
+            for old in [k for k in _uuid_memo if k[:2] == key[:2]]:
+                del _uuid_memo[old]
+            _uuid_memo[key] = arr
+            return arr
+
+    def load_keys(self, emb) -> KeyTable:
+        """Global keys of the cached rows (a row's key never changes while the row exists)."""
+        ids, _ = self.load(emb)
+        key = self._key(emb)
+        with _lock:
+            hit = _key_memo.get(key)
+            if hit is not None:
+                return hit
+            folder = self._folder(emb.id, emb.version)
+            try:
+                table = KeyTable(np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "key_offsets.npy"))
+            except (OSError, ValueError):
+                table = None
+            if table is None or len(table) != len(ids):
+                cached = pa.table({"i": np.arange(len(ids)), "id": pa.array(ids.tolist(), pa.string())})
+                with self.store.connect() as con, registered(con, cached, "cached_ids") as t:
+                    rows = con.execute(
+                        f"SELECT coalesce(d.global_key, '') FROM {t} c LEFT JOIN datarows d "
+                        "ON d.id = CAST(c.id AS UUID) ORDER BY c.i").fetchall()
+                table = KeyTable.from_keys([r[0] for r in rows])
+                try:
+                    table.save(folder)
+                except OSError:
+                    pass
+            for old in [k for k in _key_memo if k[:2] == key[:2]]:
+                del _key_memo[old]
+            _key_memo[key] = table
+            return table
+
+    def _build(self, emb, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}-{threading.get_ident()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with self.store.transaction() as con:  # one snapshot: the version and the vectors agree
+            if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
+            # Row ids and global keys first (small), then the vectors without any join or sort.
+            head = con.sql(
+                "SELECT CAST(v.row_id AS VARCHAR) AS id, coalesce(d.global_key, '') AS global_key FROM vectors v "
+                "LEFT JOIN datarows d ON d.id = v.row_id WHERE v.embedding_id = ? ORDER BY v.row_id",
+                params=[emb.id]).to_arrow_table()
+            ids = _column_strings(head.column(0))
+            keys = head.column(1).to_pylist()
+            if len(ids) > 1 and not bool(np.all(ids[:-1] < ids[1:])):  # keep the documented row-id order
+                order = np.argsort(ids, kind="stable")
+                ids, keys = ids[order], [keys[i] for i in order]
+            n = len(ids)
+            mat = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, emb.dims))
+            for s in range(0, n, _BATCH_ROWS):  # touch the pages in order first: scattered first writes
+                mat[s:s + _BATCH_ROWS] = 0.0     # into a fresh file cost a page fault each
+            # The vectors are read in storage order (sorting 4·dims-byte rows in the database is what
+            # makes an ORDER BY slow) and each batch is written to its row-id position.
+            reader = con.sql(
+                "SELECT CAST(row_id AS VARCHAR) AS row_id, vector FROM vectors WHERE embedding_id = ?",
+                params=[emb.id],
+            ).to_arrow_reader(_BATCH_ROWS)
+            filled = 0
+            for batch in reader:
+                k = batch.num_rows
+                if k == 0:
+                    continue
+                pos = np.searchsorted(ids, _column_strings(batch.column(0)))
+                flat = batch.column(1).flatten().to_numpy()
+                block = normalize(flat.reshape(k, emb.dims))
+                if np.all(pos[1:] == pos[:-1] + 1):
+                    mat[pos[0]:pos[0] + k] = block
+                else:
+                    mat[pos] = block
+                filled += k
+            if filled != n:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
+            mat.flush()
+            del mat
+        np.save(tmp / "ids.npy", ids)
+        KeyTable.from_keys(keys).save(tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,148 @@
+"""Validated, all-or-nothing vector import (NDJSON files and numpy arrays).
+
+A file is read in three phases so that nothing becomes visible unless every line is valid:
+
+1. parse (no lock held): each line is checked and its vector written to a scratch file (files over
+   64 MB: the second half by a second interpreter, :mod:`catalog.vectors.splitting`);
+2. resolve (one query): ids are matched against data-row ids and global keys (the one rule of
+   :mod:`catalog.store.rowrefs`), repeats found;
+3. write (one transaction, :mod:`catalog.vectors.writing`): the old vectors of those rows go, the
+   new ones are appended in blocks of whole DuckDB row groups read back from the scratch file
+   (bounded memory), and the embedding's version moves on, so derived caches rebuild. Nothing is
+   visible before the commit; a kill at any point leaves the catalog as it was.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import CatalogError
+from ..store import registered, resolution_sql
+from .parsing import Errors, block_problems
+from .splitting import parse_file
+from .writing import Scratch, write_rows, write_vectors
+
+OFF_THE_SHELF_HINT = "compute its vectors with its model, or import into a custom embedding instead"
+
+
+class VectorImport:
+    """Imports vectors into the embeddings of one catalog file; the vector cache of an embedding is
+    dropped after each import into it."""
+
+    def __init__(self, store, cache):
+        self.store = store
+        self.cache = cache
+
+    def import_file(self, emb, path, progress=None, allow_builtin=False) -> int:
+        """Validate and import an NDJSON(.gz) file of ``{"id", "vector"}`` lines; all-or-nothing.
+        ``progress(bytes read)`` is called as the file is read (``None`` at its end). Returns the
+        number imported."""
+        path = Path(path)
+        if not path.is_file():
+            raise CatalogError(f"vector file {path} does not exist or is not a file", field="path")
+        if not allow_builtin:
+            _require_custom(emb)
+        where = self.store.path.parent
+        errors = Errors()
+        scratch = Scratch(emb.dims, where)
+        extra: list[Scratch] = []
+        try:
+            try:  # parsing holds no lock: the catalog stays usable while a big file is read
+                keys, extra = parse_file(path, emb.dims, scratch, where, errors, progress)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise CatalogError(f"cannot read vector file {path}: {exc}", field="path") from None
+            row_ids = self._resolve(keys, errors)
+            errors.raise_if_any(str(path))
+            if not keys:
+                raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line",
+                                   field="path")
+            return self._write(emb, row_ids, Scratch.chain([scratch, *extra]))
+        finally:
+            for sc in [scratch, *extra]:
+                sc.close()
+
+    def import_array(self, emb, ids, vectors, allow_builtin=False) -> int:
+        """Import a numpy array (one row per id or global_key) with the same validation as a file."""
+        if not allow_builtin:
+            _require_custom(emb)
+        ids = [str(i) for i in ids]
+        try:
+            arr = np.asarray(vectors, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CatalogError("vectors must be a 2-D array of numbers", field="vectors") from None
+        if arr.ndim != 2:
+            raise CatalogError(f"vectors must be a 2-D array (rows × {emb.dims}), got {arr.ndim}-D", field="vectors")
+        if arr.shape[0] != len(ids):
+            raise CatalogError(f"{len(ids)} ids but {arr.shape[0]} vectors; give one id per vector", field="ids")
+        if arr.shape[1] != emb.dims:
+            raise CatalogError(f"vectors have {arr.shape[1]} values, embedding {emb.name} has {emb.dims} dims",
+                               field="vectors")
+        errors = Errors(unit="row")
+        for i, reason in block_problems(arr):
+            errors.add(i + 1, reason)
+        keys = [(i, key.strip()) for i, key in enumerate(ids, start=1)]
+        row_ids = self._resolve(keys, errors)
+        errors.raise_if_any("vectors")
+        if not keys:
+            return 0
+        step = write_rows(emb.dims)
+        return self._write(emb, row_ids, ((s, arr[s:s + step]) for s in range(0, len(arr), step)))
+
+    def _write(self, emb, row_ids: pa.Array, chunks) -> int:
+        n = write_vectors(self.store, emb, row_ids, chunks)
+        self.cache.invalidate(emb.id)
+        return n
+
+    def _resolve(self, keys: list[tuple[int, str]], errors: Errors) -> pa.Array | None:
+        """Row ids for the keys (id or global_key), in order; unknown and repeated ids are errors.
+
+        Matching and duplicate detection run in DuckDB over Arrow arrays, so no per-line Python
+        objects are built for large files."""
+        if not keys:
+            return None
+        tbl = pa.table({
+            "pos": pa.array(range(len(keys)), pa.int64()),
+            "line": pa.array([k[0] for k in keys], pa.int64()),
+            "k": pa.array([k[1] for k in keys], pa.string()),
+        })
+        with self.store.connect() as con, registered(con, tbl, "import_keys") as t:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE import_resolved AS
+                WITH m AS ({resolution_sql(t)})
+                SELECT pos, line, k, CAST(rid AS VARCHAR) AS rid,
+                       min(line) OVER (PARTITION BY k) AS first_key_line,
+                       CASE WHEN rid IS NULL THEN NULL ELSE min(line) OVER (PARTITION BY rid) END AS first_row_line
+                FROM m
+                """
+            )
+            problems = con.execute(
+                """
+                SELECT line, k, rid, first_key_line, first_row_line FROM import_resolved
+                WHERE rid IS NULL OR first_key_line < line OR first_row_line < line
+                ORDER BY line LIMIT 1000
+                """
+            ).fetchall()
+            total = con.execute(
+                "SELECT count(*) FROM import_resolved WHERE rid IS NULL OR first_key_line < line OR first_row_line < line"
+            ).fetchall()[0][0]
+            row_ids = con.sql("SELECT rid FROM import_resolved ORDER BY pos").to_arrow_table().column(0).combine_chunks()
+            con.execute("DROP TABLE import_resolved")
+        for line, key, rid, first_key, first_row in problems:
+            if first_key < line:
+                errors.add(line, f"id {key!r} appears twice in the file (first on line {first_key})")
+            elif rid is None:
+                errors.add(line, f"id {key!r} matches no data row (neither an id nor a global_key)")
+            else:
+                errors.add(line, f"id {key!r} is the same data row as line {first_row}")
+        errors.total += total - len(problems)
+        return row_ids
+
+
+def _require_custom(emb) -> None:
+    if not emb.custom:
+        raise CatalogError(f"{emb.name} is an off-the-shelf embedding", field="embedding", hint=OFF_THE_SHELF_HINT)

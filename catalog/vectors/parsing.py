@@ -1,0 +1,180 @@
+"""Parsing vector lines (``{"id": ..., "vector": [...]}``) with the checks and messages of an import.
+
+Plain lines go through the optional C fast path (``catalog._ndjson``) a block at a time; any line it
+does not fully accept gets the general parser (simdjson, then orjson for the diagnosis), which gives
+the same results, slower.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import orjson
+import simdjson
+
+from ..errors import ValidationError
+from .reading import position, read_blocks
+
+try:  # optional: built from catalog/_native/ndjson.c where a C compiler is available
+    from .. import _ndjson
+except ImportError:  # pragma: no cover - depends on the build
+    _ndjson = None
+
+PARSE_BLOCK = 8_192
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+NATIVE_ENV = "CATALOG_NDJSON_NATIVE"
+
+
+class Errors:
+    """The problems found so far: the first 1,000 as ``(line, reason)``, and their total."""
+
+    def __init__(self, unit="line"):
+        self.unit = unit
+        self.items: list[tuple[int | None, str]] = []
+        self.total = 0
+
+    def add(self, line, reason):
+        self.total += 1
+        if len(self.items) < 1000:
+            self.items.append((line, reason))
+
+    def raise_if_any(self, what):
+        if self.total:
+            self.items.sort(key=lambda e: (e[0] is None, e[0] or 0))
+            raise ValidationError(
+                f"{what}: {self.total} invalid {self.unit}{'s' if self.total != 1 else ''}; nothing was imported",
+                self.items, self.total, unit=self.unit,
+            )
+
+
+def slow_parse(raw: bytes, dims: int):
+    """Parse one line with full diagnostics; returns (key, vector) or raises ValueError(reason)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if any(tok in raw for tok in (b"NaN", b"Infinity")):
+            raise ValueError("vector contains NaN or Infinity (not allowed)") from None
+        raise ValueError(f"malformed JSON ({str(exc).split(':')[0]})") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object with \"id\" and \"vector\"")
+    missing = [k for k in ("id", "vector") if k not in obj]
+    if missing:
+        raise ValueError(f"missing field {' and '.join(repr(m) for m in missing)}")
+    key = obj["id"]
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError("\"id\" must be a non-empty string (a data row id or global_key)")
+    vec = obj["vector"]
+    if not isinstance(vec, list):
+        raise ValueError("\"vector\" must be a list of numbers")
+    for i, x in enumerate(vec):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ValueError(f"\"vector\" value {i} is not a number: {str(orjson.dumps(x), 'utf-8')[:40]}")
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ValueError("vector contains NaN or Infinity")
+    arr = np.asarray(vec, dtype=np.float64)
+    if np.any(np.abs(arr) > np.finfo(np.float32).max):
+        raise ValueError("vector value does not fit in float32")
+    return key, arr.astype(np.float32)
+
+
+def block_problems(block: np.ndarray) -> list[tuple[int, str]]:
+    """Vectorised checks of a block of float64 vectors: (row index, reason) for each bad row."""
+    peak = np.abs(block).max(axis=1)  # NaN and Infinity propagate
+    bad = []
+    for i in np.flatnonzero(~((peak <= FLOAT32_MAX) & (peak > 0))):
+        row = block[i]
+        if not np.isfinite(row).all():
+            bad.append((int(i), "vector contains NaN or Infinity"))
+        elif peak[i] > FLOAT32_MAX:
+            bad.append((int(i), "vector value does not fit in float32"))
+        else:
+            bad.append((int(i), "vector is all zeros (a zero vector has no direction)"))
+    return bad
+
+
+def native_parser():
+    """The C fast path (``catalog._ndjson``), or None where it was not built or is switched off with
+    ``CATALOG_NDJSON_NATIVE=0``; the general parser below gives the same results, slower."""
+    if os.environ.get(NATIVE_ENV, "1") == "0":
+        return None
+    return _ndjson
+
+
+def parse_line(raw: bytes, dims: int, parser, errors: Errors, line_no: int):
+    """The general parser for one line: ``(key, float64 vector)``, or None (blank, or an error
+    recorded in ``errors``)."""
+    line = raw.strip()
+    if not line:
+        return None
+    if line[-1:] == b",":
+        line = line[:-1].rstrip()
+    try:
+        doc = parser.parse(line)
+        key = doc["id"]
+        vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
+        del doc
+        if not isinstance(key, str) or not key.strip():
+            raise TypeError
+    except Exception:  # noqa: BLE001 - anything unusual gets the careful parser's verdict
+        try:
+            key, vec = slow_parse(line, dims)
+        except ValueError as exc:
+            errors.add(line_no, str(exc))
+            return None
+    if vec.shape[0] != dims:
+        errors.add(line_no, f"vector has {vec.shape[0]} values, expected {dims}")
+        return None
+    for _, reason in block_problems(vec.reshape(1, -1)):
+        errors.add(line_no, reason)
+        return None
+    return key.strip(), vec
+
+
+def parse_lines(fh, dims: int, scratch, errors: Errors, progress=None, limit=None):
+    """Parse every line (up to ``limit`` bytes); returns ``(keys, lines)``: the (line_no, key) of the
+    valid lines in scratch order, and the number of lines read. The vectors go to ``scratch`` (its
+    ``append(block)``), in blocks, as long as no line was invalid.
+
+    Plain ``{"id", "vector"}`` lines go through the C fast path, whole blocks at a time; it stops at
+    any line it does not fully accept, which then gets the general parser (and its messages)."""
+    native = native_parser()
+    parser = simdjson.Parser()
+    keys: list[tuple[int, str]] = []
+    block = np.empty((PARSE_BLOCK, dims), dtype=np.float32)
+    filled = 0
+    line_no = 0
+
+    def flush():
+        nonlocal filled
+        if errors.total == 0:  # once invalid, stop storing vectors: nothing will be written
+            scratch.append(block[:filled])
+        filled = 0
+
+    for buf, size in read_blocks(fh, limit):
+        pos = 0
+        while pos < size:
+            if filled == PARSE_BLOCK:
+                flush()
+            if native is not None:
+                pos, filled, line_no, got, stopped = native.parse_block(buf, size, pos, dims, block, filled, line_no)
+                keys.extend(got)
+                if not stopped:
+                    continue
+            eol = buf.find(b"\n", pos, size)
+            eol = size if eol < 0 else eol
+            raw, pos = bytes(buf[pos:eol]), eol + 1
+            line_no += 1
+            parsed = parse_line(raw, dims, parser, errors, line_no)
+            if parsed is not None:
+                keys.append((line_no, parsed[0]))
+                block[filled] = parsed[1]
+                filled += 1
+        if progress is not None:
+            progress(position(fh))
+    if filled:
+        flush()
+    if progress is not None:
+        progress(None)
+    return keys, line_no
