@@ -1,10 +1,10 @@
 """Shared fixtures: a fresh catalog file per test and the ``advtool`` command line.
 
-``cli`` calls :func:`catalog.cli.main` in this process (fast); a test marked
-``@pytest.mark.cli_process`` (or asking for ``cli_process``) runs every call through the real
-console-script path in a fresh interpreter instead: that is for what only a separate process shows
-(the ``sys.exit`` path, locks held by another process, signals, imports and import-time state,
-library warnings that pytest would capture in-process, start-up time).
+``cli`` calls :func:`catalog.cli.main` in this process (fast); in a test marked
+``@pytest.mark.cli_process`` it runs every call through the real console-script path in a fresh
+interpreter instead: that is for what only a separate process shows (the ``sys.exit`` path, locks
+held by another process, signals, imports and import-time state, library warnings and logging that
+pytest would capture in-process, start-up time).
 """
 
 from __future__ import annotations
@@ -106,12 +106,6 @@ def cli(db_path, request):
     if request.node.get_closest_marker("cli_process"):
         return _cli_subprocess(db_path)
     return _cli_in_process(db_path)
-
-
-@pytest.fixture
-def cli_process(db_path):
-    """Run ``advtool`` through its console-script entry point in a fresh interpreter."""
-    return _cli_subprocess(db_path)
 
 
 @pytest.fixture

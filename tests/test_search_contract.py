@@ -15,11 +15,10 @@ import pytest
 
 from catalog import Catalog, Page, SearchSpec
 from catalog.search import BACKENDS
+from knn_support import SCORE_ATOL
 from search_support import clustered, make_rows, np_scores
 
-# float32 sums of |a - b| over D ≤ 64 dims differ from a float64 sum by far less than this, in any
-# SIMD summation order; scores are in [0, 1]
-SCORE_TOL = 1e-5
+SCORE_TOL = SCORE_ATOL  # float32 L1 sums in any SIMD order against a float64 reference (see knn_support)
 N, DIMS = 2400, 16
 
 

@@ -13,7 +13,9 @@ smallest upper bound caps the k-th nearest distance; a row whose lower bound lie
 (widened by the float32 rounding bound of the exact sum) cannot be among the k nearest. A first pass
 bounds from sums of dimension pairs (half the bytes; L1 of pair sums never exceeds L1), the full
 8-bit SAD runs only where that pass cannot decide, and the remaining candidates are re-scored
-exactly in float32, summed in the same order as faiss's L1 kernel. Queries are spread over
+exactly in float32 (summed in the order of faiss's AVX2 L1 kernel; faiss's AVX-512 and scalar
+kernels sum in other orders, so the two implementations agree to float32 rounding, not bit for bit,
+on every CPU). Queries are spread over
 :func:`catalog.threads.threads` threads.
 
 ``faiss`` (the fallback): a flat faiss L1 scan over pool blocks that stay in the L3 cache; every
