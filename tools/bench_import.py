@@ -11,6 +11,7 @@ and are reported as rates. Peak memory of our import is measured in a child proc
 sizes to show it stays flat in the file size.
 
 Usage: python tools/bench_import.py [--n 1000000] [--dims 512] [--workdir /tmp/bench_import]
+       python tools/bench_import.py --compare-tree /tmp/before     # this checkout against another
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ print(n, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def run_ours(db: Path, vecs: Path, dims: int, env=None) -> tuple[int, float, float]:
+def run_ours(db: Path, vecs: Path, dims: int, env=None, tree: Path = ROOT) -> tuple[int, float, float]:
+    """One import in a child process running the code of ``tree`` (this checkout by default)."""
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, "-c", CHILD, str(db), str(vecs), str(dims)], check=True,
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}).stdout.split()
+                         capture_output=True, text=True, cwd=tree, env=env).stdout.split()
     return int(out[0]), float(out[1]), int(out[2]) / 1024
 
 
@@ -123,6 +126,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", type=int, default=512)
     ap.add_argument("--baseline-n", type=int, default=50_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_import"))
+    ap.add_argument("--compare-tree", type=Path, metavar="DIR",
+                    help="another checkout (e.g. a git worktree of an older commit, with its native modules "
+                         "built): run only the full import, alternating this tree and DIR, and print the ratio")
+    ap.add_argument("--compare-runs", type=int, default=3, help="imports of each tree with --compare-tree")
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     native = "built" if importlib.util.find_spec("catalog._ndjson") else "NOT built (general parser only)"
@@ -130,6 +137,8 @@ def main(argv=None) -> int:
     rows, vecs = make_files(args.workdir, args.n, args.dims)
     print(f"  file: {vecs} ({vecs.stat().st_size / 1e9:.2f} GB)")
     db = catalog_with_rows(args.workdir, rows, args.n)
+    if args.compare_tree:
+        return compare(db, vecs, args.dims, args.compare_tree.resolve(), args.compare_runs)
 
     n, dt, rss = run_ours(db, vecs, args.dims)
     ours = n / dt
@@ -153,6 +162,21 @@ def main(argv=None) -> int:
     print(f"peak RSS of our import: {rss:,.0f} MiB for {n:,} vectors, {rss4:,.0f} MiB for {n4:,} "
           f"(raw float32 of the full file: {raw:,.0f} MiB)")
     print(f"target ≥ 40,000 vectors/s: {'met' if ours >= 40_000 else 'NOT met'} ({ours:,.0f})")
+    return 0
+
+
+def compare(db: Path, vecs: Path, dims: int, other: Path, runs: int) -> int:
+    """The full import with this tree's code and with ``other``'s, in turn (A B B A A B …, so that
+    neither side always runs first), same file."""
+    ours, theirs = [], []
+    for i in range(runs):
+        pair = ((ROOT, ours), (other, theirs))
+        for tree, out in (pair if i % 2 == 0 else pair[::-1]):
+            n, dt, rss = run_ours(db, vecs, dims, tree=tree)
+            out.append(n / dt)
+            print(f"  run {i + 1} {tree}: {n / dt:,.0f} vectors/s, peak {rss:,.0f} MiB", flush=True)
+    a, b = sorted(ours)[len(ours) // 2], sorted(theirs)[len(theirs) // 2]
+    print(f"median: this tree {a:,.0f} vectors/s, {other} {b:,.0f} vectors/s; this ÷ other {a / b:.2f}")
     return 0
 
 
