@@ -8,7 +8,8 @@ import streamlit as st
 
 from . import labeling_eval_panel, labeling_review, results, selection
 from . import state as search_state
-from .common import attempt, bump, embeddings, flash, forget_other_dialogs, get_catalog, show_error, show_flash
+from .common import (attempt, bump, embeddings, flash, forget_other_dialogs, get_catalog, show_error, show_flash,
+                     worded)
 
 from catalog import CatalogError
 
@@ -41,7 +42,7 @@ def _export(cat, fmt: str):
         try:
             cat.export_labels(buf, fmt)
         except CatalogError as exc:
-            return f"error: {exc}\n"
+            return f"error: {worded(exc)}\n"
         return buf.getvalue()
     return make
 

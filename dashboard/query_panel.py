@@ -7,9 +7,11 @@ import json
 import streamlit as st
 
 from . import state as search_state
-from .common import embedding_label, embeddings
+from .common import embedding_label, embeddings, worded
 from .state import DEFAULT_MAX, DEFAULT_MIN, SearchState
 
+from catalog import CatalogError
+from catalog.filters import parse_filter
 from catalog.metadata import parse_value
 
 AGGREGATES = {"mean": "Mean", "max": "Any"}
@@ -75,17 +77,12 @@ def clear_image() -> None:
 
 
 def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value: str, raw: str) -> dict | None:
-    """The filter the pickers and the JSON box stand for (raises ValueError for bad JSON)."""
+    """The filter the pickers and the JSON box stand for (the library's :class:`CatalogError` for a
+    bad JSON box)."""
     parts: list[dict] = []
-    if raw.strip():
-        try:
-            w = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"the filter is not valid JSON ({exc}); write an object such as {{\"digit\": 3}}") from None
-        if not isinstance(w, dict):
-            raise ValueError("the filter must be a JSON object such as {\"digit\": 3}")
-        if w:
-            parts.append(w)
+    w = parse_filter(raw)
+    if w:
+        parts.append(w)
     if media in ("image", "text"):
         parts.append({"media_type": media})
     if labeled == "Labeled":
@@ -106,8 +103,8 @@ def _on_apply_filters() -> None:
     try:
         where = build_where(ss.get("w_media", "all"), ss.get("w_labeled", "Any"), ss.get("w_label", ""),
                             ss.get("w_meta_key", "") or "", ss.get("w_meta_value", ""), ss.get("w_where_json", ""))
-    except ValueError as exc:
-        ss["_filter_error"] = str(exc)
+    except CatalogError as exc:
+        ss["_filter_error"] = worded(exc)
         return
     ss.pop("_filter_error", None)
     search_state.update(where=where)

@@ -9,7 +9,7 @@ import streamlit as st
 from . import query_panel
 from . import state as search_state
 from .common import (attempt, bump, close_dialog, delete_buttons, dialog_args, embeddings, flash, forget_other_dialogs, generation,
-                     get_catalog, open_dialog, show_error, show_flash)
+                     get_catalog, open_dialog, show_error, show_flash, worded)
 
 from catalog import CatalogError
 
@@ -30,7 +30,7 @@ def _export(cat, name: str, fmt: str):
         try:
             cat.export_slice(name, buf, fmt)
         except CatalogError as exc:
-            return f"error: {exc}\n"
+            return f"error: {worded(exc)}\n"
         return buf.getvalue()
     return make
 
