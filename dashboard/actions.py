@@ -75,7 +75,7 @@ def save_slice_dialog(cat, what: str) -> None:
             bump()
             if what == "search":
                 search_state.put(s.copy(slice=sl.name))
-                st.session_state["_slice_base"] = search_state.get().key()
+                st.session_state["_slice_base"] = search_state.get().slice_key()
             flash(f"Slice {sl.name!r} saved")
             close_dialog()
             st.rerun()

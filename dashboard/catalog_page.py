@@ -42,7 +42,7 @@ def _adopt_url(cat) -> None:
                 neg = cat.resolve_row_ids(s.negatives) if s.negatives else []
                 s.anchors, s.negatives = ids, neg
                 if st.session_state.get("_slice_base") is not None:
-                    st.session_state["_slice_base"] = s.key()
+                    st.session_state["_slice_base"] = s.slice_key()
         for p in problems:
             st.warning(p)
     except CatalogError as exc:
@@ -74,7 +74,7 @@ def _results(cat) -> None:
         st.rerun(scope="app")  # a card or toolbar action changed the query or opened a dialog
     if s.slice:
         st.caption(f":material/bookmark: Slice **{s.slice}**"
-                   + ("" if st.session_state.get("_slice_base") == s.key() else " · modified"))
+                   + ("" if st.session_state.get("_slice_base") == s.slice_key() else " · modified"))
     try:
         page = results.cached_fetch(cat, s)
     except CatalogError as exc:

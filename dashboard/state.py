@@ -40,6 +40,12 @@ class SearchState:
     def is_similarity(self) -> bool:
         return bool(self.anchors or self.text or self.image)
 
+    def slice_key(self) -> tuple:
+        """What a slice of this state stores: :meth:`key` without the embedding when nothing is
+        compared (a pure filter), so an opened slice is "modified" only when its query changed."""
+        key = self.key()
+        return key if self.is_similarity else (None, *key[1:])
+
     def key(self) -> tuple:
         """Identifies the result set (not the page)."""
         return (self.embedding, tuple(self.anchors), tuple(self.negatives), round(self.min_score, 4),
@@ -168,7 +174,7 @@ def current_params() -> dict[str, list[str]]:
 def write_url(state: SearchState) -> None:
     """Put the state in the address bar (``?slice=NAME`` while an opened slice is unchanged)."""
     base = st.session_state.get("_slice_base")
-    if state.slice and base is not None and base == state.key():
+    if state.slice and base is not None and base == state.slice_key():
         params = {"slice": state.slice}
         if state.page > 1:
             params["page"] = str(state.page)
@@ -184,8 +190,10 @@ def open_slice(cat, name: str) -> list[str]:
     """Load a saved slice into the session's state; returns problems to show."""
     sl = cat.get_slice(name)
     state = SearchState.from_slice_query(sl.name, sl.query)
+    if state.embedding:  # slices store the embedding's id; the page names embeddings by name
+        state.embedding = cat.get_embedding(state.embedding).name
     put(state)
-    st.session_state["_slice_base"] = state.key()
+    st.session_state["_slice_base"] = state.slice_key()
     return []
 
 

@@ -1,0 +1,89 @@
+"""Opening a saved slice in a real browser (Debian's chromium driven by Playwright): the page shows the
+slice as it was saved — not "modified" — and the address keeps ``?slice=NAME``."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog, SearchSpec
+from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server, build
+
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def catalog_db(tmp_path_factory) -> Path:
+    db = build(tmp_path_factory.mktemp("browser-slices") / "cat")
+    cat = Catalog(db)
+    red = cat.get_datarow("circle/red-1.png")["id"]
+    cat.save_slice("red-circles", SearchSpec("shapes", anchors=[red], min_score=0.75))  # stored by embedding id
+    cat.save_slice("cooking-texts", SearchSpec(where={"topic": "cooking"}))  # a pure filter slice
+    return db
+
+
+@pytest.fixture(scope="module")
+def server(catalog_db, tmp_path_factory):
+    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    yield pg
+    ctx.close()
+
+
+def idle(page) -> None:
+    """Wait (bounded) until Streamlit has finished the current run."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+
+
+def slice_caption(page, name: str) -> str:
+    caption = page.get_by_text(re.compile(rf"Slice {re.escape(name)}")).first
+    caption.wait_for(timeout=WAIT_MS)
+    idle(page)
+    return caption.inner_text()
+
+
+@pytest.mark.parametrize("name, heading", [("red-circles", r"similar rows with a score in 0\.75–1\.00"),
+                                           ("cooking-texts", r"rows match the filter")])
+def test_an_opened_slice_is_not_modified_and_keeps_its_address(server, page, name, heading):
+    page.goto(f"{server.url}/?slice={name}")
+    page.locator(".st-key-results_head h3", has_text=re.compile(heading)).first.wait_for(timeout=WAIT_MS)
+    assert "modified" not in slice_caption(page, name)
+    assert f"slice={name}" in page.url
+
+
+def test_changing_the_query_marks_the_slice_modified(server, page):
+    page.goto(f"{server.url}/?slice=red-circles")
+    assert "modified" not in slice_caption(page, "red-circles")
+    thumb = page.locator(".st-key-w_range input[type='range']").first  # the lower end: 0.75 -> 0.70
+    thumb.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    page.get_by_text(re.compile(r"Slice red-circles · modified")).first.wait_for(timeout=WAIT_MS)
+    page.wait_for_url(re.compile(r"min=0\.7\b"), timeout=WAIT_MS)
