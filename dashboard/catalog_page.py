@@ -38,10 +38,17 @@ def _adopt_url(cat) -> None:
             query_panel.mark_reload()
             refs = s.anchors + s.negatives
             if refs:
-                ids = cat.resolve_row_ids(s.anchors) if s.anchors else []
-                neg = cat.resolve_row_ids(s.negatives) if s.negatives else []
-                s.anchors, s.negatives = ids, neg
-                if st.session_state.get("_slice_base") is not None:
+                found = cat.refs.lookup(refs)
+                unknown = [r for r in dict.fromkeys(refs) if found.get(r) is None]
+                if unknown:  # said once; the rest of the link still works
+                    shown = ", ".join(repr(r) for r in unknown[:5]) + (
+                        f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                    problems.append(f"The address names {len(unknown)} anchor{'s' if len(unknown) > 1 else ''} "
+                                    f"that match no data row ({shown}); "
+                                    f"{'they were' if len(unknown) > 1 else 'it was'} left out.")
+                s.anchors = list(dict.fromkeys(found[r] for r in s.anchors if found.get(r)))
+                s.negatives = list(dict.fromkeys(found[r] for r in s.negatives if found.get(r)))
+                if st.session_state.get("_slice_base") is not None and not unknown:
                     st.session_state["_slice_base"] = s.slice_key()
         for p in problems:
             st.warning(p)

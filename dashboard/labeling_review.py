@@ -23,15 +23,28 @@ def added(run: int) -> dict[str, list[str]]:
     return st.session_state.setdefault(f"lbs_added_{run}", {})
 
 
+def decided(run: int) -> dict[tuple[str, str], bool]:
+    """The reviewer's ticks and unticks of this run, ``{(row_id, label): ticked}``: plain session state, not
+    widget state, so that they survive paging (Streamlit forgets the state of a checkbox that a run does
+    not draw, and the review list draws one page of rows at a time)."""
+    return st.session_state.setdefault(f"lbs_ticks_{run}", {})
+
+
+def _on_tick(run: int, row_id: str, label: str) -> None:
+    decided(run)[(row_id, label)] = bool(st.session_state.get(tick_key(run, row_id, label)))
+
+
 def ticks(run: int, rows: list[RowSuggestions]) -> dict[tuple[str, str], bool]:
-    """The reviewer's ticks (checkboxes not shown yet keep the suggestion)."""
+    """The reviewer's ticks on every page (a label never touched keeps its suggestion; an added label is
+    ticked until unticked)."""
     out = {}
     extra = added(run)
+    done = decided(run)
     for r in rows:
         for s in r.labels:
-            out[(r.id, s.label)] = bool(st.session_state.get(tick_key(run, r.id, s.label), s.suggested))
+            out[(r.id, s.label)] = bool(done.get((r.id, s.label), s.suggested))
         for lab in extra.get(r.id, []):
-            out[(r.id, lab)] = bool(st.session_state.get(tick_key(run, r.id, lab), True))
+            out[(r.id, lab)] = bool(done.get((r.id, lab), True))
     return out
 
 
@@ -39,12 +52,8 @@ def edited(run: int, rows: list[RowSuggestions]) -> bool:
     """Whether the reviewer changed anything (a tick or an added label)."""
     if any(added(run).values()):
         return True
-    for r in rows:
-        for s in r.labels:
-            key = tick_key(run, r.id, s.label)
-            if key in st.session_state and bool(st.session_state[key]) != s.suggested:
-                return True
-    return False
+    done = decided(run)
+    return any((r.id, s.label) in done and done[(r.id, s.label)] != s.suggested for r in rows for s in r.labels)
 
 
 def _add_label(run: int, row_id: str) -> None:
@@ -54,8 +63,14 @@ def _add_label(run: int, row_id: str) -> None:
         lst = added(run).setdefault(row_id, [])
         if name not in lst:
             lst.append(name)
-        st.session_state[tick_key(run, row_id, name)] = True
+        decided(run)[(row_id, name)] = True
     st.session_state[key] = ""
+
+
+def _tick_box(run: int, row_id: str, label: str, caption: str, default: bool) -> None:
+    """A checkbox drawn from (and writing to) :func:`decided`, whichever page it was last seen on."""
+    st.checkbox(caption, value=bool(decided(run).get((row_id, label), default)), key=tick_key(run, row_id, label),
+                on_change=_on_tick, args=(run, row_id, label))
 
 
 def _media(cat, row: dict | None, thumb, width: int) -> None:
@@ -89,9 +104,9 @@ def render_row(cat, run: int, r: RowSuggestions, rows_by_id: dict, thumbs: dict,
             if not r.labels and not added(run).get(r.id):
                 st.markdown(":gray[no labels among the neighbours]")
             for s in r.labels:
-                st.checkbox(f"{s.label} · {s.score * 100:.0f}%", value=s.suggested, key=tick_key(run, r.id, s.label))
+                _tick_box(run, r.id, s.label, f"{s.label} · {s.score * 100:.0f}%", s.suggested)
             for lab in added(run).get(r.id, []):
-                st.checkbox(f"{lab} · added", value=True, key=tick_key(run, r.id, lab))
+                _tick_box(run, r.id, lab, f"{lab} · added", True)
             st.text_input("Add a label", key=f"lbs_new_{run}_{r.id}", placeholder="add a label, Enter",
                           label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
 

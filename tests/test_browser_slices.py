@@ -1,5 +1,6 @@
-"""Opening a saved slice in a real browser (Debian's chromium driven by Playwright): the page shows the
-slice as it was saved — not "modified" — and the address keeps ``?slice=NAME``."""
+"""Shared addresses in a real browser (Debian's chromium driven by Playwright): an opened slice shows
+as it was saved — not "modified" — and the address keeps ``?slice=NAME``; a link naming an anchor
+that matches no row says so once and keeps working with the others."""
 
 from __future__ import annotations
 
@@ -87,3 +88,26 @@ def test_changing_the_query_marks_the_slice_modified(server, page):
         page.keyboard.press("ArrowLeft")
     page.get_by_text(re.compile(r"Slice red-circles · modified")).first.wait_for(timeout=WAIT_MS)
     page.wait_for_url(re.compile(r"min=0\.7\b"), timeout=WAIT_MS)
+
+
+def test_a_link_with_an_unknown_anchor_says_so_once_and_keeps_working(server, page, catalog_db):
+    red = Catalog(catalog_db).get_datarow("circle/red-1.png")["id"]
+    page.goto(f"{server.url}/?emb=shapes&a={red}&a=no-such-row")
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"similar rows")).first.wait_for(timeout=WAIT_MS)
+    idle(page)
+    alerts = page.locator("[data-testid='stAlert']", has_text="no-such-row")
+    assert alerts.count() == 1
+    assert "match no data row" in alerts.first.inner_text()
+    assert page.locator(".st-key-anchors_panel img").count() == 1
+    page.wait_for_url(lambda url: "no-such-row" not in url, timeout=WAIT_MS)
+    page.reload()  # the address no longer holds the unknown anchor: nothing to repeat
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"similar rows")).first.wait_for(timeout=WAIT_MS)
+    idle(page)
+    assert page.locator("[data-testid='stAlert']", has_text="no-such-row").count() == 0
+
+
+def test_a_link_whose_only_anchor_is_unknown_opens_the_catalog(server, page):
+    page.goto(f"{server.url}/?emb=shapes&a=no-such-row")
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"^\d+ rows$")).first.wait_for(timeout=WAIT_MS)
+    idle(page)
+    assert page.locator("[data-testid='stAlert']", has_text="no-such-row").count() == 1
