@@ -81,6 +81,10 @@ class Catalog:
         """Vector count per embedding id."""
         return self.embeddings.embedding_counts()
 
+    def rows_with_vectors(self, embedding, row_ids) -> set[str]:
+        """Which of ``row_ids`` have a vector in ``embedding`` (only those can be anchors there)."""
+        return self.embeddings.rows_with_vectors(embedding, row_ids)
+
     def delete_embedding(self, ref) -> str:
         return self.embeddings.delete_embedding(ref)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import AlreadyExists, CatalogError, NotFound
 from .store import one, scalar
 
@@ -147,6 +149,16 @@ class Embeddings:
                 "LEFT JOIN vectors v ON v.embedding_id = e.id GROUP BY e.id"
             ).fetchall()
         return dict(rows)
+
+    def rows_with_vectors(self, ref, row_ids) -> set[str]:
+        """Which of ``row_ids`` have a vector in the embedding (from its vector cache)."""
+        emb = self.get_embedding(ref)
+        ids, _ = self.cache.load(emb)
+        wanted = [str(r).lower() for r in row_ids]
+        if not wanted or not len(ids):
+            return set()
+        at = np.minimum(np.searchsorted(ids, np.asarray(wanted, dtype="U36")), len(ids) - 1)
+        return {w for w, i in zip(wanted, at) if ids[i] == w}
 
     def vector_count(self, embedding_id: str) -> int:
         """The number of vectors the embedding holds."""

@@ -101,7 +101,13 @@ def _results(cat) -> None:
             st.info("This catalog has no data rows yet. Import some with `advtool datarows import PATH`.")
         else:
             st.info("No rows on this page.")
-    gallery.render(cat, page.rows, page.labels)
+    similar = set()
+    if s.embedding and page.rows:
+        try:
+            similar = cat.rows_with_vectors(s.embedding, [r["id"] for r in page.rows])
+        except CatalogError as exc:
+            show_error(exc)
+    gallery.render(cat, page.rows, page.labels, similar)
 
     pages = max(1, math.ceil(page.total / PER_PAGE))
     if pages > 1:

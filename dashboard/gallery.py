@@ -39,15 +39,16 @@ export default function (component) {
     });
   }
   const cards = (data && data.cards) || [];
-  const layout = JSON.stringify([cards.map((c) => [c.id, c.html]), data && data.similar]);
+  const layout = JSON.stringify(cards.map((c) => [c.id, c.html, c.similar]));
   if (grid.dataset.layout !== layout) {
     grid.dataset.layout = layout;
     grid.innerHTML = cards.map((c) =>
       `<div class="cat-box" data-row="${c.id}">${c.html}<div class="cat-controls">` +
       `<label class="cat-select" title="Select this row"><input type="checkbox" data-select="${c.id}" ` +
       `aria-label="Select"><span></span></label>` +
-      (data.similar ? `<button type="button" class="cat-similar" data-similar="${c.id}" ` +
-        `title="Find rows similar to this one"><span class="cat-icon">image_search</span>Similar</button>` : "") +
+      (c.similar ? `<button type="button" class="cat-similar" data-similar="${c.id}" ` +
+        `title="Find rows similar to this one"><span class="cat-icon">image_search</span>Similar</button>` :
+        `<span class="cat-novector" title="This row has no vector in the chosen embedding">no vector</span>`) +
       `</div></div>`).join("");
   }
   for (const c of cards) {
@@ -124,13 +125,15 @@ def card_html(row: dict, thumb, labels: list[str]) -> str:
     return f'<div class="cat-card">{body}{meta}{labs}</div>'
 
 
-def render(cat, rows: list[dict], labels: dict[str, list[str]] | None = None, similar: bool = True) -> None:
-    """Cards for ``rows`` (dicts from ``get_datarows`` with an optional ``score``) in a grid."""
+def render(cat, rows: list[dict], labels: dict[str, list[str]] | None = None,
+           similar: set[str] | None = None) -> None:
+    """Cards for ``rows`` (dicts from ``get_datarows`` with an optional ``score``) in a grid; only the
+    rows in ``similar`` (those with a vector in the chosen embedding) offer *Similar*."""
     if not rows:
         return
     thumbs = thumbnails.thumbnails(cat.store, rows)
     labels = labels or {}
     cards = [{"id": r["id"], "html": card_html(r, thumbs.get(r["id"]), labels.get(r["id"], [])),
-              "selected": selection.contains(r["id"])} for r in rows]
-    _GALLERY(key=KEY, data={"cards": cards, "similar": similar},
+              "selected": selection.contains(r["id"]), "similar": r["id"] in (similar or ())} for r in rows]
+    _GALLERY(key=KEY, data={"cards": cards},
              on_toggle_change=_on_toggle, on_similar_change=_on_similar)

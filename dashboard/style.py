@@ -31,6 +31,7 @@ div[data-testid="stMainBlockContainer"] {padding-top: 4.5rem; padding-bottom: 2r
               padding: 0.2rem 0.25rem; font: inherit; font-size: 0.9rem; color: var(--st-text-color, #31333f);
               border-radius: 0.4rem;}
 .cat-similar:hover {color: var(--st-primary-color, #ff4b4b);}
+.cat-novector {padding: 0.2rem 0.25rem; font-size: 0.8rem; color: rgba(128, 128, 128, 0.9);}
 .cat-icon {font-family: "Material Symbols Rounded"; font-size: 1.15rem; line-height: 1; font-weight: 400;
            font-feature-settings: "liga"; -webkit-font-feature-settings: "liga";}
 .cat-card {display: flex; flex-direction: column; gap: 0.4rem; min-width: 0;}

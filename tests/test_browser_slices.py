@@ -1,6 +1,7 @@
 """Shared addresses in a real browser (Debian's chromium driven by Playwright): an opened slice shows
 as it was saved — not "modified" — and the address keeps ``?slice=NAME``; a link naming an anchor
-that matches no row says so once and keeps working with the others."""
+that matches no row says so once and keeps working with the others; only rows with a vector in the
+chosen embedding offer *Similar*."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from catalog import Catalog, SearchSpec
@@ -23,6 +25,9 @@ def catalog_db(tmp_path_factory) -> Path:
     red = cat.get_datarow("circle/red-1.png")["id"]
     cat.save_slice("red-circles", SearchSpec("shapes", anchors=[red], min_score=0.75))  # stored by embedding id
     cat.save_slice("cooking-texts", SearchSpec(where={"topic": "cooking"}))  # a pure filter slice
+    texts = [r["global_key"] for r in cat.iter_datarows() if r["media_type"] == "text"]
+    only = cat.create_embedding("texts-only", 8)  # vectors for the texts, none for the images
+    only.import_vectors(texts, np.random.default_rng(3).standard_normal((len(texts), 8)).astype(np.float32))
     return db
 
 
@@ -111,3 +116,20 @@ def test_a_link_whose_only_anchor_is_unknown_opens_the_catalog(server, page):
     page.locator(".st-key-results_head h3", has_text=re.compile(r"^\d+ rows$")).first.wait_for(timeout=WAIT_MS)
     idle(page)
     assert page.locator("[data-testid='stAlert']", has_text="no-such-row").count() == 1
+
+
+def test_only_rows_with_a_vector_offer_similar(server, page, catalog_db):
+    cat = Catalog(catalog_db)
+    rows = list(cat.iter_datarows())
+    image = next(r["id"] for r in rows if r["media_type"] == "image")
+    page.goto(f"{server.url}/?emb=texts-only")
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"^\d+ rows$")).first.wait_for(timeout=WAIT_MS)
+    page.locator(f".cat-box[data-row='{image}']").wait_for(timeout=WAIT_MS)
+    idle(page)
+    assert page.locator(f"button[data-similar='{image}']").count() == 0
+    assert "no vector" in page.locator(f".cat-box[data-row='{image}']").inner_text()
+    shown_texts = [r["id"] for r in rows if r["media_type"] == "text"
+                   and page.locator(f".cat-box[data-row='{r['id']}']").count()]
+    assert shown_texts and all(page.locator(f"button[data-similar='{t}']").count() == 1 for t in shown_texts)
+    page.locator(f"button[data-similar='{shown_texts[0]}']").click()
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"similar rows")).first.wait_for(timeout=WAIT_MS)

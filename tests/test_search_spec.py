@@ -149,3 +149,13 @@ def test_the_library_speaks_no_client_words():
             if _CLI_WORDS.search(text):
                 found.append(f"{path.relative_to(ROOT)}:{line}: {text[:80]!r}")
     assert not found, "command names or flags in library messages:\n" + "\n".join(found)
+
+
+def test_rows_with_vectors(cat, tmp_path):
+    emb, keys, _ = make_embedding(cat, tmp_path, n=30, dims=8, missing=5)
+    ids = [r["id"] for r in cat.get_datarows(keys)]
+    assert cat.rows_with_vectors(emb.name, ids) == set(ids[:25])
+    assert cat.rows_with_vectors(emb.id, [ids[0].upper(), "not-a-row"]) == {ids[0]}
+    assert cat.rows_with_vectors(emb.name, []) == set()
+    with pytest.raises(NotFound, match="no embedding with id or name 'nope'"):
+        cat.rows_with_vectors("nope", ids)
