@@ -130,17 +130,68 @@ def test_max_aggregation_many_anchors(data):
 def test_negative_anchors(data):
     cat, emb, keys, x = data
     pos, neg = [4, 5], [9]
-    q = np_unit(np_unit(x[pos]).mean(axis=0) - np_unit(x[neg]).mean(axis=0))
+    # Qdrant's average_vector: avg(pos) + (avg(pos) − avg(neg)), normalised
+    avg_pos = np_unit(x[pos]).mean(axis=0)
+    q = np_unit(avg_pos + (avg_pos - np_unit(x[neg]).mean(axis=0)))
     want = dict(zip(keys, np_scores(q, x)))
     res = cat.search(emb.name, anchors=[keys[i] for i in pos], negative_anchors=[keys[9]], min_score=0.0, limit=None)
     assert keys[9] not in {h.global_key for h in res.results}
     assert all(h.score == pytest.approx(want[h.global_key], abs=1e-5) for h in res.results)
-    # max: each positive anchor moved away from the negatives
-    qs = np_unit(np_unit(x[pos]) - np_unit(x[neg]).mean(axis=0))
+    # max: the same for each positive anchor p alone: p + (p − avg(neg)); the best score wins
+    qs = np_unit(2.0 * np_unit(x[pos]) - np_unit(x[neg]).mean(axis=0))
     want_max = dict(zip(keys, np.max([np_scores(v, x) for v in qs], axis=0)))
     res = cat.search(emb.name, anchors=[keys[i] for i in pos], negative_anchors=[keys[9]], aggregate="max",
                      min_score=0.0, limit=None)
     assert all(h.score == pytest.approx(want_max[h.global_key], abs=1e-5) for h in res.results)
+
+
+@pytest.fixture
+def digits(cat, tmp_path):
+    """The 1,797 handwritten digits as rows, their 64 pixel values as a custom embedding (clusters by digit)."""
+    import json
+
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    path = tmp_path / "digits.ndjson"
+    keys = [f"digit-{i:04d}" for i in range(len(d.target))]
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps({"global_key": k, "text": f"a handwritten {t}", "metadata": {"digit": int(t)}}) + "\n"
+                      for k, t in zip(keys, d.target))
+    cat.import_datarows([path])
+    emb = cat.create_embedding("pixels", 64)
+    emb.import_vectors(keys, d.data + 1e-3)  # no all-zero row
+    return cat, emb, keys, d.target
+
+
+def test_a_negative_like_the_positives_reranks_instead_of_cancelling(digits):
+    """Issue 12, bug 5: 7 positive zeros + 1 negative zero gave 0 rows at 0.84 and 1s, 2s and 9s on top."""
+    cat, emb, keys, y = digits
+    zeros = [keys[i] for i in np.flatnonzero(y == 0)[:8]]
+    label = {k: int(t) for k, t in zip(keys, y)}
+    for aggregate in ("mean", "max"):
+        res = cat.search(emb.name, anchors=zeros[:7], negative_anchors=zeros[7:], aggregate=aggregate,
+                         min_score=0.84, limit=20)
+        assert res.total >= 20, (aggregate, res.total)  # the positives' neighbourhood is still there
+        assert [label[h.global_key] for h in res.results] == [0] * 20, aggregate
+
+
+def test_a_negative_from_another_cluster_pushes_that_cluster_down(digits):
+    cat, emb, keys, y = digits
+    zeros = [keys[i] for i in np.flatnonzero(y == 0)[:7]]
+    six = keys[int(np.flatnonzero(y == 6)[0])]
+    label = {k: int(t) for k, t in zip(keys, y)}
+
+    def ranks_of(digit, **kwargs):
+        res = cat.search(emb.name, anchors=zeros, min_score=0.0, limit=None, **kwargs)
+        got = [label[h.global_key] for h in res.results]
+        return got, np.flatnonzero(np.array(got) == digit)
+
+    _, sixes = ranks_of(6)
+    after, sixes_neg = ranks_of(6, negative_anchors=[six])
+    assert after[:50] == [0] * 50  # the zeros stay on top
+    assert np.median(sixes_neg) > np.median(sixes) + 200  # the 6s move down the ranking
+    assert sixes_neg[0] > sixes[0]
 
 
 def test_include_anchors_and_raw_vector_anchor(data):
@@ -286,8 +337,14 @@ def test_bad_anchors(data):
         cat.search(emb.name, anchors=[np.zeros(16)])
     with pytest.raises(CatalogError, match="anchors cancel out"):
         cat.search(emb.name, anchors=[x[0], -x[0]])
+    # negatives re-rank (2·avg(pos) − avg(neg)): the only way left to cancel is avg(neg) = 2·avg(pos)
+    a, b = np.zeros(16), np.zeros(16)
+    a[:2], b[:2] = (0.5, 3 ** 0.5 / 2), (0.5, -(3 ** 0.5) / 2)  # 120° apart: ‖avg‖ = ½ along e0
     with pytest.raises(CatalogError, match="anchors cancel out"):
-        cat.search(emb.name, anchors=[keys[0]], negative_anchors=[keys[0]])
+        cat.search(emb.name, anchors=[a, b], negative_anchors=[np.eye(16)[0]])
+    same = cat.search(emb.name, anchors=[keys[0]], negative_anchors=[keys[0]], min_score=0.0, limit=3)
+    alone = cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=3)
+    assert [h.global_key for h in same.results] == [h.global_key for h in alone.results]
 
 
 def test_text_query_on_custom_embedding_is_an_error(data):

@@ -46,10 +46,12 @@ def _reference(x, keys, anchors, negatives=(), aggregate="mean"):
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     pos = unit[list(anchors)].astype(np.float64)
     neg = unit[list(negatives)].astype(np.float64)
-    shift = neg.mean(axis=0) if len(neg) else 0.0
+    # negatives: Qdrant's average_vector, avg(pos) + (avg(pos) − avg(neg)); for max, per positive p
+    shift = neg.mean(axis=0) if len(neg) else None
     if aggregate == "mean":
-        return np_scores(pos.mean(axis=0) - shift, x)
-    return np.max([np_scores(p - shift, x) for p in pos], axis=0)
+        avg = pos.mean(axis=0)
+        return np_scores(avg if shift is None else avg + (avg - shift), x)
+    return np.max([np_scores(p if shift is None else p + (p - shift), x) for p in pos], axis=0)
 
 
 def _check(backend, result, ref, keys, lo, hi, exclude=(), allowed=None, order="desc"):

@@ -30,18 +30,34 @@ def check_vector(vec: np.ndarray, dims: int, name: str, i: int) -> np.ndarray:
 
 
 def query_vectors(pos: np.ndarray, neg: np.ndarray, aggregate: str) -> np.ndarray:
-    """PRODUCT.md §3: ``mean`` → normalise(mean(pos) − mean(neg)); ``max`` → one query per anchor."""
-    shift = neg.mean(axis=0) if len(neg) else 0.0
+    """Anchor vectors → query vectors (PRODUCT.md §3), on the L2-normalised anchors.
+
+    Without negatives: ``mean`` → normalise(avg(pos)); ``max`` → one query per positive anchor.
+    Negatives re-rank, they do not cancel: Qdrant's ``average_vector`` recommend strategy,
+    ``mean`` → normalise(avg(pos) + (avg(pos) − avg(neg))) = normalise(2·avg(pos) − avg(neg));
+    ``max`` → the same per positive p (a group of one): normalise(2·p − avg(neg)), the best score wins.
+    The result is zero only when the positives alone cancel (no negatives) or when avg(neg) is exactly
+    2·avg(pos) (``mean`` only; it needs ‖avg(pos)‖ ≤ ½): that is the "anchors cancel out" error.
+    """
+    p = _unit_rows(pos)
     if aggregate == "mean":
-        q = pos.astype(np.float64).mean(axis=0, keepdims=True) - shift
-    else:
-        q = pos.astype(np.float64) - shift
+        p = p.mean(axis=0, keepdims=True)
+    q = 2.0 * p - _unit_rows(neg).mean(axis=0) if len(neg) else p
     norms = np.linalg.norm(q, axis=1)
     if np.any(norms < 1e-6):
         raise CatalogError(
             "the anchors cancel out (their combined direction is zero); remove opposite anchors or negative anchors"
         )
     return normalize(q)
+
+
+def _unit_rows(vecs: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm, in float64 (the anchors arrive normalised; this keeps it so)."""
+    v = np.asarray(vecs, dtype=np.float64)
+    if v.ndim != 2 or not len(v):
+        return v
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(n == 0, 1.0, n)
 
 
 # -- ordering and paging ---------------------------------------------------------------------------
