@@ -8,7 +8,7 @@ import tempfile
 import streamlit as st
 
 from .common import (attempt, bump, close_dialog, dialog_args, embeddings, flash, forget_other_dialogs, get_catalog,
-                     delete_buttons, open_dialog, show_error, show_flash)
+                     delete_buttons, open_dialog, show_error, show_flash, worded)
 
 from catalog import CatalogError
 from catalog.embeddings import MAX_DIMS, MIN_DIMS
@@ -25,13 +25,18 @@ def _table(embs: list[dict]) -> None:
 
 
 def _create(cat) -> None:
-    with st.form("create_embedding", border=False, clear_on_submit=True):
+    # The form keeps what was typed when the create fails (a taken or bad name, dims out of range); a
+    # create that works starts fresh inputs (new widget keys), so the next one begins empty.
+    gen = st.session_state.get("emb_create_gen", 0)
+    with st.form("create_embedding", border=False, clear_on_submit=False):
         c1, c2 = st.columns([3, 1])
-        name = c1.text_input("Name", placeholder="e.g. my-resnet-features")
-        dims = c2.number_input("Dims", min_value=MIN_DIMS, max_value=MAX_DIMS, value=512, step=1)
+        name = c1.text_input("Name", placeholder="e.g. my-resnet-features", key=f"emb_new_name_{gen}")
+        dims = c2.number_input("Dims", min_value=MIN_DIMS, max_value=MAX_DIMS, value=512, step=1,
+                               key=f"emb_new_dims_{gen}", help=f"{MIN_DIMS}–{MAX_DIMS}")
         if st.form_submit_button("Create embedding", type="primary", icon=":material/add:"):
             ok, emb = attempt(cat.create_embedding, name, int(dims))
             if ok:
+                st.session_state["emb_create_gen"] = gen + 1
                 bump()
                 flash(f"Embedding type created id={emb.id}")
                 st.rerun()
@@ -62,17 +67,45 @@ class _ByteProgress(_Progress):
     counts = False
 
 
+_TARGET = "emb_import_target"  # the id of the embedding the user chose to import into
+
+
+def _target_label(e: dict) -> str:
+    return f"{e['name']} ({e['dims']}-d, {e['count']:,} vectors)"
+
+
+def _remember_target(ids: list[str]) -> None:
+    """The user picked a target. A value that is not an option id is the browser's stale label of an
+    option whose vector count has changed since, not a choice: it is ignored."""
+    value = st.session_state.get("imp_emb")
+    if value in ids:
+        st.session_state[_TARGET] = value
+
+
 def _import(cat, embs: list[dict]) -> None:
     custom = [e for e in embs if e["custom"]]
     if not custom:
         st.caption("Create a custom embedding first; vectors are imported into custom embeddings.")
         return
-    names = [e["name"] for e in custom]
-    target = st.selectbox("Into embedding", names, key="imp_emb",
-                          format_func=lambda n: next(f"{e['name']} ({e['dims']}-d, {e['count']:,} vectors)" for e in custom if e["name"] == n))
+    # The target is an embedding id kept in session state: the option values never change (ids), only
+    # their labels (which carry the vector count), and the choice changes only when the user changes it.
+    by_id = {e["id"]: e for e in custom}
+    by_ref = {**{e["name"]: e for e in custom}, **by_id}  # an id or a name, as the library accepts
+    ids = list(by_id)
+    chosen = st.session_state.get(_TARGET)
+    if chosen not in by_id:
+        chosen = ids[0]
+        st.session_state[_TARGET] = chosen
+    # set on every run, so the browser also gets the option's current label (its vector count)
+    st.session_state["imp_emb"] = chosen
+    st.selectbox("Into embedding", ids, key="imp_emb",
+                 format_func=lambda i: _target_label(by_ref[i]) if i in by_ref else str(i),
+                 on_change=_remember_target, args=(ids,))
+    target = chosen  # the import goes into the remembered choice, never into what a reset widget shows
     up = st.file_uploader("NDJSON file: one {\"id\": <data row id or global_key>, \"vector\": [...]} per line",
                           type=["ndjson", "jsonl", "json", "gz"], key="imp_file")
     if st.button("Import vectors", type="primary", icon=":material/upload:", disabled=up is None, key="imp_go"):
+        name = by_id[target]["name"]
         suffix = ".ndjson.gz" if up.name.endswith(".gz") else ".ndjson"
         fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=suffix)
         try:
@@ -84,11 +117,14 @@ def _import(cat, embs: list[dict]) -> None:
                 n = emb.import_vectors_from_file(tmp, progress=_ByteProgress(bar, os.path.getsize(tmp), f"Reading {up.name}…"))
             except CatalogError as exc:
                 bar.empty()
+                # the library names the file it read (a server temp file); the user knows the upload's name
+                exc.message = exc.message.replace(tmp, up.name)
                 show_error(exc)
                 return
             bar.progress(1.0, text="Done")
+            st.session_state[_TARGET] = target
             bump()
-            flash(f"{n:,} vectors imported into {target}")
+            flash(f"{n:,} vectors imported into {name}")
             st.rerun()
         finally:
             os.unlink(tmp)
@@ -101,13 +137,19 @@ def _compute(cat, embs: list[dict]) -> None:
         show_error(exc)
         return
     names = [m["name"] for m in models]
-    info = {m["name"]: "" if m["available"] else f" — unavailable: {m['reason']}" if m["reason"] else " — unavailable"
-            for m in models}
     if not names:
         st.caption("No off-the-shelf models.")
         return
-    names = sorted(names, key=lambda n: bool(info.get(n)))  # the ones that can run here first
-    model = st.selectbox("Model", names, key="cmp_model", format_func=lambda n: n + info.get(n, ""))
+    # the library's reason in this dashboard's words (`weights` is "the weights folder"), shown whole
+    reasons = {m["name"]: worded(CatalogError(m["reason"])) if m.get("reason") else ""
+               for m in models if not m["available"]}
+    names = sorted(names, key=lambda n: n in reasons)  # the ones that can run here first
+    # the option label stays short; the reason a model cannot run here is shown whole below it
+    model = st.selectbox("Model", names, key="cmp_model",
+                         format_func=lambda n: f"{n} — unavailable" if n in reasons else n)
+    if model in reasons:
+        with st.container(key="cmp_unavailable"):
+            st.caption(f"{model} cannot run here: {reasons[model]}" if reasons[model] else f"{model} cannot run here.")
     every = st.checkbox("Recompute rows that already have a vector", key="cmp_all")
     if st.button("Compute", icon=":material/memory:", key="cmp_go"):
         bar = st.progress(0.0, text=f"Computing {model}…")
@@ -115,8 +157,22 @@ def _compute(cat, embs: list[dict]) -> None:
         bar.empty()
         if ok:
             bump()
-            flash(f"{model}: {res.computed:,} vectors computed")
+            flash(*_computed_message(model, res))
             st.rerun()
+
+
+def _computed_message(model: str, res) -> tuple[str, str]:
+    """The flash after a compute: what was done, or that nothing needed doing (and why)."""
+    unreadable = len(getattr(res, "unreadable", None) or [])
+    skipped = f"; {unreadable:,} unreadable rows skipped" if unreadable else ""
+    if res.computed:
+        return f"{model}: {res.computed:,} vectors computed{skipped}", "success"
+    if unreadable:
+        return f"{model}: no vectors computed; {unreadable:,} unreadable rows skipped", "warning"
+    if res.already_had_vectors:
+        return (f"{model}: nothing needed computing — all {res.already_had_vectors:,} rows it embeds already have "
+                "a vector (tick “Recompute rows that already have a vector” to redo them)"), "success"
+    return f"{model}: nothing needed computing — the catalog has no rows this model embeds", "success"
 
 
 @st.dialog("Delete embedding", on_dismiss=close_dialog)
