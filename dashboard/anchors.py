@@ -12,6 +12,7 @@ from . import query_panel, results
 from . import state as search_state
 from .common import call
 
+CHIPS_SHOWN = 5  # per strip; the rest are listed compactly, so the panel keeps its height
 
 def _remove(row_id: str, negative: bool) -> None:
     s = search_state.get()
@@ -31,6 +32,35 @@ def _clear() -> None:
 def _clear_text() -> None:
     search_state.update(text=None)
     query_panel.mark_reload()
+
+
+def _remove_many(key: str, negative: bool) -> None:
+    chosen = set(st.session_state.get(key) or [])
+    s = search_state.get()
+    if negative:
+        search_state.update(negatives=[a for a in s.negatives if a not in chosen])
+    else:
+        search_state.update(anchors=[a for a in s.anchors if a not in chosen])
+    st.session_state[key] = []
+
+
+def _strip(cat, ids: list[str], by_id: dict, thumbs: dict, negative: bool) -> None:
+    """The first :data:`CHIPS_SHOWN` anchors as chips, then one "+N more" control for the rest."""
+    known = [rid for rid in ids if rid in by_id]
+    for rid in known[:CHIPS_SHOWN]:
+        _chip(cat, by_id[rid], thumbs.get(rid), negative)
+    rest = known[CHIPS_SHOWN:]
+    if not rest:
+        return
+    kind = "n" if negative else "p"
+    with st.popover(f"+{len(rest):,} more", icon=":material/more_horiz:", key=f"anchors_more_{kind}"):
+        st.dataframe({"global_key": [by_id[r]["global_key"] for r in rest]}, hide_index=True, height=240,
+                     width="stretch")
+        key = f"anchors_pick_{kind}"
+        st.multiselect("Remove", rest, key=key, format_func=lambda r: by_id[r]["global_key"],
+                       placeholder="Choose anchors to remove")
+        st.button("Remove chosen", key=f"anchors_rm_{kind}", icon=":material/close:", on_click=_remove_many,
+                  args=(key, negative), disabled=not st.session_state.get(key))
 
 
 def _chip(cat, row: dict, thumb, negative: bool) -> None:
@@ -55,7 +85,9 @@ def render(cat, s) -> None:
     if rows is None:
         return
     by_id = {r["id"]: r for r in rows}
-    thumbs = thumbnails.thumbnails(cat.store, rows)
+    chips = [by_id[r] for r in ([a for a in s.anchors if a in by_id][:CHIPS_SHOWN]
+                                + [a for a in s.negatives if a in by_id][:CHIPS_SHOWN])]
+    thumbs = thumbnails.thumbnails(cat.store, chips)  # only what the chips show
     with st.container(border=True, key="anchors_panel"):
         head = st.container(horizontal=True, vertical_alignment="center")
         n = len(s.anchors) + bool(s.text) + bool(s.image)
@@ -71,12 +103,8 @@ def render(cat, s) -> None:
                     st.image(s.image, width=110, caption=s.image_name)
                     st.button("Remove", key="rm_image", icon=":material/close:", type="tertiary",
                               on_click=query_panel.clear_image)
-            for rid in s.anchors:
-                if rid in by_id:
-                    _chip(cat, by_id[rid], thumbs.get(rid), negative=False)
+            _strip(cat, s.anchors, by_id, thumbs, negative=False)
         if s.negatives:
             st.markdown(":red[**Negative anchors**] · results move away from these")
             with st.container(horizontal=True, gap="small", key="negatives_strip"):
-                for rid in s.negatives:
-                    if rid in by_id:
-                        _chip(cat, by_id[rid], thumbs.get(rid), negative=True)
+                _strip(cat, s.negatives, by_id, thumbs, negative=True)

@@ -1,0 +1,91 @@
+"""The anchors panel in a real browser (Debian's chromium driven by Playwright): with many anchors it
+keeps a bounded height — a strip of the first few and one "+N more" control for the rest."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from dashboard.anchors import CHIPS_SHOWN
+from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server, build
+
+WAIT_MS = 30_000
+MANY = 30
+
+
+@pytest.fixture(scope="module")
+def catalog_db(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("browser-anchors") / "cat")
+
+
+@pytest.fixture(scope="module")
+def server(catalog_db, tmp_path_factory):
+    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    yield pg
+    ctx.close()
+
+
+def idle(page) -> None:
+    """Wait (bounded) until Streamlit has finished the current run."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+
+
+def test_many_anchors_keep_the_panel_compact(server, page, catalog_db):
+    ids = [r["id"] for r in Catalog(catalog_db).list_datarows(limit=MANY)]
+    page.goto(f"{server.url}/?emb=shapes&min=0&" + "&".join(f"a={i}" for i in ids))
+    page.locator(".st-key-results_head h3", has_text=re.compile(r"similar rows")).first.wait_for(timeout=WAIT_MS)
+    panel = page.locator(".st-key-anchors_panel")
+    panel.wait_for(timeout=WAIT_MS)
+    idle(page)
+    assert f"{MANY} positive" in panel.inner_text()
+    chips = panel.locator("[class*='st-key-anchor_p_']")
+    assert chips.count() == CHIPS_SHOWN
+    more = panel.get_by_role("button", name=re.compile(rf"\+{MANY - CHIPS_SHOWN} more"))
+    more.wait_for(timeout=WAIT_MS)
+    assert panel.bounding_box()["height"] < 450, "the panel grows with the number of anchors"
+    more.click()
+    page.get_by_text("Remove chosen").first.wait_for(timeout=WAIT_MS)
+
+
+def test_anchors_beyond_the_strip_can_be_removed(server, page, catalog_db):
+    rows = Catalog(catalog_db).list_datarows(limit=MANY)
+    page.goto(f"{server.url}/?emb=shapes&min=0&" + "&".join(f"a={r['id']}" for r in rows))
+    panel = page.locator(".st-key-anchors_panel")
+    panel.get_by_role("button", name=re.compile(r"more")).click()
+    pick = page.locator(".st-key-anchors_pick_p")
+    pick.wait_for(timeout=WAIT_MS)
+    pick.locator("input").first.fill(rows[-1]["global_key"])  # type to find it, Enter to choose
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Remove chosen").click()
+    page.get_by_text(f"{MANY - 1} positive").first.wait_for(timeout=WAIT_MS)
+    page.wait_for_url(lambda url: rows[-1]["id"] not in url, timeout=WAIT_MS)
