@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .common import attempt
+from .common import attempt, generation
 
 RESULTS = (1, 2, 3, 5, 10, 20)
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -15,6 +15,8 @@ def _use(k: int, threshold: float) -> None:
     st.session_state["lbs_k"] = int(k)
     st.session_state["lbs_thr"] = int(round(threshold * 100))
     st.session_state["lbs_top"] = False
+    kept = st.session_state.setdefault("_lbs_kept", {})
+    kept.update(lbs_k=int(k), lbs_thr=int(round(threshold * 100)), lbs_top=False)
 
 
 def render(cat, embedding: str | None) -> None:
@@ -26,11 +28,14 @@ def render(cat, embedding: str | None) -> None:
         if st.button("Evaluate", icon=":material/insights:", key="lbs_eval_go", disabled=not embedding):
             ok, ev = attempt(cat.evaluate_label_by_similarity, embedding, results=RESULTS, thresholds=THRESHOLDS)
             if ok:
-                st.session_state["lbs_eval"] = (embedding, ev.to_dict() if hasattr(ev, "to_dict") else ev)
+                st.session_state["lbs_eval"] = (embedding, generation(), ev.to_dict())
         got = st.session_state.get("lbs_eval")
         if not got or got[0] != embedding:
             return
-        ev = got[1]
+        if got[1] != generation():  # labels were applied or changed since: the numbers are of another pool
+            st.info("The labeled pool changed since this evaluation; evaluate again.", icon=":material/update:")
+            return
+        ev = got[2]
         grid = ev.get("grid") or []
         rec = ev.get("recommended")
         c1, c2, c3 = st.columns(3)

@@ -14,6 +14,38 @@ from .common import (attempt, bump, embeddings, flash, forget_other_dialogs, get
 from catalog import CatalogError
 
 SOURCES = ["Current results", "Selected rows", "A slice", "All unlabeled rows"]
+# the page's choices, kept in plain session state: Streamlit forgets a widget's value when another page
+# runs, so each widget starts from its kept value and writes it back on every change
+KEPT = {"lbs_emb": None, "lbs_source": "All unlabeled rows", "lbs_slice": None, "lbs_k": 10, "lbs_thr": 30,
+        "lbs_top": False, "lbs_limit": 50}
+
+
+def _restore() -> None:
+    ss = st.session_state
+    kept = ss.setdefault("_lbs_kept", {})
+    for key, default in KEPT.items():
+        if key not in ss and (key in kept or default is not None):
+            ss[key] = kept.get(key, default)
+
+
+def _keep() -> None:
+    ss = st.session_state
+    ss["_lbs_kept"] = {key: ss[key] for key in KEPT if key in ss}
+
+
+def _restore_params() -> None:
+    """Put the parameters of the suggestions on screen back (the reviewer keeps the edits)."""
+    ss = st.session_state
+    old = ss.get("lbs_params")
+    if old:
+        ss["lbs_emb"], ss["lbs_k"], ss["lbs_thr"], ss["lbs_top"] = old[0], old[1], old[2], old[3]
+        if len(old) > 4:
+            ss["lbs_source"], ss["lbs_slice"] = old[4], old[5]
+    _keep()
+
+
+def _discard_edits() -> None:
+    st.session_state["_lbs_discard"] = True
 
 
 def _rows_for(cat, source: str, slice_name: str | None, emb: str):
@@ -48,13 +80,15 @@ def _export(cat, fmt: str):
 
 
 def _params() -> tuple:
+    """What the suggestions on screen were made from: embedding, k, threshold %, top only, source, slice."""
     ss = st.session_state
+    source = ss.get("lbs_source")
     return (ss.get("lbs_emb"), int(ss.get("lbs_k") or 10), int(ss.get("lbs_thr") if ss.get("lbs_thr") is not None else 30),
-            bool(ss.get("lbs_top")))
+            bool(ss.get("lbs_top")), source, ss.get("lbs_slice") if source == "A slice" else None)
 
 
 def _run(cat, rows_arg, params: tuple, limit: int) -> None:
-    emb, k, thr, top = params
+    emb, k, thr, top = params[:4]
     res = cat.label_by_similarity(emb, rows_arg, results=k, threshold=thr / 100.0, top_only=top)
     parsed = list(res.results)
     total = len(parsed)
@@ -69,30 +103,31 @@ def _controls(cat, embs: list[dict]) -> tuple:
     if ss.get("lbs_emb") not in names:
         s = search_state.get()
         ss["lbs_emb"] = s.embedding if s.embedding in names else names[0]
+    if ss.get("labeling_source") in SOURCES:
+        ss["lbs_source"] = ss.pop("labeling_source")
     c1, c2, c3 = st.columns([2, 2, 1.3], gap="medium")
     with c1:
-        st.selectbox("Embedding", names, key="lbs_emb")
-        if ss.get("labeling_source") in SOURCES:
-            ss["lbs_source"] = ss.pop("labeling_source")
-        source = st.segmented_control("Rows to label", SOURCES, key="lbs_source", default="All unlabeled rows",
-                                      required=True)
+        st.selectbox("Embedding", names, key="lbs_emb", on_change=_keep)
+        source = st.segmented_control("Rows to label", SOURCES, key="lbs_source", required=True, on_change=_keep)
         slice_name = None
         if source == "A slice":
             names_sl = [sl.name for sl in cat.get_slices()]
-            slice_name = st.selectbox("Slice", names_sl, key="lbs_slice", placeholder="no slices yet")
+            if ss.get("lbs_slice") not in names_sl:
+                ss.pop("lbs_slice", None)
+            slice_name = st.selectbox("Slice", names_sl, key="lbs_slice", placeholder="no slices yet", on_change=_keep)
         elif source == "Selected rows":
             n = len(ss.get("labeling_rows") or selection.ids())
             st.caption(f"{n:,} rows selected on the Catalog page")
     with c2:
-        st.number_input("Number of results", min_value=1, max_value=100, value=10, step=1, key="lbs_k",
+        st.number_input("Number of results", min_value=1, max_value=100, step=1, key="lbs_k", on_change=_keep,
                         help="How many nearest labeled rows vote (k). With very few examples per label, 1–2 works best.")
-        st.slider("Threshold (%)", 0, 100, 30, step=1, key="lbs_thr", format="%d%%",
+        st.slider("Threshold (%)", 0, 100, step=1, key="lbs_thr", format="%d%%", on_change=_keep,
                   help="A label is suggested when its score (the summed similarity of the neighbours carrying it, "
                        "divided by k) reaches this.")
-        st.checkbox("Mark only top scoring label", key="lbs_top",
+        st.checkbox("Mark only top scoring label", key="lbs_top", on_change=_keep,
                     help="Tick only the best label of each row; the threshold is then not used.")
     with c3:
-        st.number_input("Rows per batch", min_value=1, max_value=1000, value=50, step=10, key="lbs_limit",
+        st.number_input("Rows per batch", min_value=1, max_value=1000, step=10, key="lbs_limit", on_change=_keep,
                         help="Review this many rows at a time; apply, then run again for the next batch.")
         go = st.button("Suggest labels", type="primary", icon=":material/auto_awesome:", key="lbs_go",
                        width="stretch")
@@ -117,6 +152,7 @@ def page() -> None:
         st.info("No embeddings yet.")
         return
     ss = st.session_state
+    _restore()
     with st.container(border=True, key="lbs_controls"):
         try:
             source, slice_name, go = _controls(cat, embs)
@@ -126,14 +162,22 @@ def page() -> None:
     params = _params()
     rows = ss.get("lbs_rows")
     recompute = rows is not None and ss.get("lbs_params") != params
+    edited = recompute and labeling_review.edited(ss.get("lbs_run", 0), rows)
+    if edited and not go and not ss.pop("_lbs_discard", False):
+        # ask first: the reviewer's ticks and added labels belong to the suggestions on screen
+        with st.container(border=True, key="lbs_ask"):
+            st.warning("The parameters changed. New suggestions would discard your ticks and added labels.",
+                       icon=":material/restart_alt:")
+            with st.container(horizontal=True):
+                st.button("Recompute and discard my edits", key="lbs_ask_discard", icon=":material/restart_alt:",
+                          on_click=_discard_edits)
+                st.button("Keep my edits", key="lbs_ask_keep", type="primary", icon=":material/undo:",
+                          on_click=_restore_params)
+        recompute = False
     if go or recompute:
-        discarded = recompute and labeling_review.edited(ss.get("lbs_run", 0), rows)
         try:
             with st.spinner("Finding the nearest labeled rows…"):
                 _run(cat, _rows_for(cat, source, slice_name, params[0]), params, int(ss.get("lbs_limit") or 50))
-            if discarded:
-                st.warning("Parameters changed: the suggestions were recomputed and your manual edits were discarded.",
-                           icon=":material/restart_alt:")
         except CatalogError as exc:
             show_error(exc)
             ss.pop("lbs_rows", None)

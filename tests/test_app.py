@@ -337,7 +337,7 @@ def test_label_by_similarity_review_apply_and_export(db):
     assert any(r["id"] == second.id for r in exported)
 
 
-def test_label_by_similarity_parameter_change_warns_about_edits(db):
+def test_label_by_similarity_parameter_change_asks_before_discarding_edits(db):
     at = app()
     at.switch_page("pages/labeling.py").run()
     at.button(key="lbs_go").click().run()
@@ -348,8 +348,16 @@ def test_label_by_similarity_parameter_change_warns_about_edits(db):
     at.checkbox(key=f"lbs_{run}_{row.id}_{s.label}").uncheck().run()
     at.number_input(key="lbs_k").set_value(1).run()
     no_errors(at)
-    assert "manual edits were discarded" in at.warning[0].value
-    assert at.session_state["lbs_params"][1] == 1
+    # it asks first: nothing is recomputed and the edits stay until the reviewer chooses
+    assert "would discard your ticks and added labels" in at.warning[0].value
+    assert at.session_state["lbs_params"][1] == 10 and at.session_state["lbs_run"] == run
+    at.button(key="lbs_ask_keep").click().run()  # keep the edits: the parameters go back
+    assert at.number_input(key="lbs_k").value == 10 and at.session_state["lbs_run"] == run
+    assert at.checkbox(key=f"lbs_{run}_{row.id}_{s.label}").value is False
+    at.number_input(key="lbs_k").set_value(1).run()
+    at.button(key="lbs_ask_discard").click().run()  # or recompute with k = 1
+    no_errors(at)
+    assert at.session_state["lbs_params"][1] == 1 and at.session_state["lbs_run"] == run + 1
 
 
 def test_label_by_similarity_evaluation_panel(db):
