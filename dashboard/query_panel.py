@@ -27,19 +27,20 @@ def mark_reload() -> None:
 
 def _push(s: SearchState) -> None:
     reload = st.session_state.pop("_reload_widgets", False)
+    if reload and s.slice is None and len(_conditions(s.where)) < len(_flatten(s.where)):
+        s.where = _join(_conditions(s.where))  # a link that repeats a condition: once is enough
+    pickers, rest = split_where(s.where)
     values = {
         "w_emb": s.embedding,
         "w_range": (float(s.min_score), float(s.max_score)),
         "w_agg": s.aggregate,
         "w_text": s.text or "",
-        "w_where_json": json.dumps(s.where, indent=1, ensure_ascii=False) if s.where else "",
+        **pickers,
+        "w_where_json": json.dumps(rest, indent=1, ensure_ascii=False) if rest else "",
     }
     for key, value in values.items():
         if reload or key not in st.session_state:
             st.session_state[key] = value
-    if reload:
-        for key in ("w_media", "w_labeled", "w_label", "w_meta_key", "w_meta_value"):
-            st.session_state.pop(key, None)
 
 
 def _on_embedding() -> None:
@@ -76,13 +77,91 @@ def clear_image() -> None:
     search_state.update(image=None, image_name=None)
 
 
+# -- the filter: the pickers' conditions and the JSON box's are two parts of one `where` -----------------
+# SearchState.where is the only filter there is. The pickers show the conditions they can express
+# (split_where), the JSON box shows the rest; Apply builds the whole filter again from both
+# (build_where), so nothing is copied from one into the other and nothing accumulates.
+PICKER_DEFAULTS = {"w_media": "all", "w_labeled": "Any", "w_label": "", "w_meta_key": "", "w_meta_value": ""}
+# fields that are not metadata (the library's columns and label fields): never shown in the metadata picker
+_NOT_METADATA = {"id", "global_key", "media_type", "created_at", "updated_at", "label", "label_source",
+                 "reviewed", "labeled", "labels"}
+
+
+def _flatten(where) -> list:
+    """The conditions a filter ANDs together: its keys one by one, ``$and`` lists opened up."""
+    if not isinstance(where, dict):
+        return [where] if where is not None else []
+    out: list = []
+    for key, cond in where.items():
+        if key == "$and" and isinstance(cond, list) and cond and all(isinstance(c, dict) for c in cond):
+            for c in cond:
+                out.extend(_flatten(c))
+        else:
+            out.append({key: cond})
+    return out
+
+
+def _conditions(where) -> list[dict]:
+    """:func:`_flatten` with each condition once (the first of equal ones)."""
+    seen: set[str] = set()
+    out = []
+    for c in _flatten(where):
+        k = json.dumps(c, sort_keys=True, ensure_ascii=False, default=str)
+        if k not in seen:
+            seen.add(k)
+            out.append(c)
+    return out
+
+
+def _join(parts: list[dict]) -> dict | None:
+    """One filter for conditions that must all hold: a plain object when their keys differ, else ``$and``."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    keys = [next(iter(p)) for p in parts if len(p) == 1]
+    if len(keys) == len(parts) and len(set(keys)) == len(keys):
+        return {k: v for p in parts for k, v in p.items()}
+    return {"$and": parts}
+
+
+def _value_text(value) -> str | None:
+    """What to type in the "equals" box for ``value`` (read back by ``parse_value``); None if it can't be."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    tries = ([value] if isinstance(value, str) else []) + [json.dumps(value, ensure_ascii=False)]
+    for text in tries:
+        back = parse_value(text.strip())
+        if type(back) is type(value) and back == value:
+            return text
+    return None
+
+
+def split_where(where) -> tuple[dict, dict | None]:
+    """The picker values for a filter and the rest of it (for the JSON box): each condition a picker can
+    show goes to the first free picker, everything else stays in the rest. ``build_where`` joins them again."""
+    pickers = dict(PICKER_DEFAULTS)
+    rest = []
+    for c in _conditions(where):
+        key, value = next(iter(c.items())) if isinstance(c, dict) and len(c) == 1 else (None, None)
+        if key == "media_type" and value in ("image", "text") and pickers["w_media"] == "all":
+            pickers["w_media"] = value
+        elif key == "labeled" and isinstance(value, bool) and pickers["w_labeled"] == "Any":
+            pickers["w_labeled"] = "Labeled" if value else "Unlabeled"
+        elif key == "label" and isinstance(value, str) and value.strip() == value != "" and not pickers["w_label"]:
+            pickers["w_label"] = value
+        elif (isinstance(key, str) and key not in _NOT_METADATA and not key.startswith("$") and key.strip() == key
+              and not pickers["w_meta_key"] and _value_text(value) is not None):
+            pickers["w_meta_key"], pickers["w_meta_value"] = key, _value_text(value)
+        else:
+            rest.append(c)
+    return pickers, _join(rest)
+
+
 def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value: str, raw: str) -> dict | None:
-    """The filter the pickers and the JSON box stand for (the library's :class:`CatalogError` for a
-    bad JSON box)."""
+    """The whole filter: the pickers' conditions and the JSON box's, each condition once (the library's
+    :class:`CatalogError` for a bad JSON box)."""
     parts: list[dict] = []
-    w = parse_filter(raw)
-    if w:
-        parts.append(w)
     if media in ("image", "text"):
         parts.append({"media_type": media})
     if labeled == "Labeled":
@@ -93,9 +172,8 @@ def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value:
         parts.append({"label": label.strip()})
     if meta_key.strip():
         parts.append({meta_key.strip(): parse_value(meta_value.strip())})
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    parts.extend(_flatten(parse_filter(raw)))
+    return _join(_conditions({"$and": parts})) if parts else None
 
 
 def _on_apply_filters() -> None:
@@ -108,7 +186,7 @@ def _on_apply_filters() -> None:
         return
     ss.pop("_filter_error", None)
     search_state.update(where=where)
-    mark_reload()
+    mark_reload()  # the pickers and the box show the new filter's parts (Apply replaces, never adds)
 
 
 def _on_clear_filters() -> None:
@@ -155,17 +233,20 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
 
     with sb.expander("Filters", expanded=bool(s.where)):
         with st.form("filters", border=False):
-            st.segmented_control("Media", list(MEDIA), key="w_media", format_func=MEDIA.get, default="all",
-                                 required=True)
-            st.segmented_control("Labels", LABEL_STATES, key="w_labeled", default="Any", required=True)
+            # no defaults here: _push gives every picker its value from the state's filter
+            st.segmented_control("Media", list(MEDIA), key="w_media", format_func=MEDIA.get, required=True)
+            st.segmented_control("Labels", LABEL_STATES, key="w_labeled", required=True)
             st.text_input("Has label", key="w_label", placeholder="e.g. cat")
             c1, c2 = st.columns(2)
-            c1.selectbox("Metadata field", [""] + meta_keys, key="w_meta_key", accept_new_options=True)
+            shown = st.session_state.get("w_meta_key") or ""
+            c1.selectbox("Metadata field", [""] + meta_keys + ([shown] if shown and shown not in meta_keys else []),
+                         key="w_meta_key", accept_new_options=True)
             c2.text_input("equals", key="w_meta_value", placeholder="value")
             st.text_area("Filter (JSON)", key="w_where_json", height=90,
                          placeholder='{"digit": {"$in": [3, 8]}, "labeled": false}',
-                         help="Mongo-style: $eq $ne $in $nin $gt $gte $lt $lte $exists $and $or $not; dotted paths; "
-                              "media_type, global_key, label, labeled, reviewed.")
+                         help="More conditions, ANDed with the pickers above (a condition a picker can show "
+                              "moves to it on Apply). Mongo-style: $eq $ne $in $nin $gt $gte $lt $lte $exists $and "
+                              "$or $not; dotted paths; media_type, global_key, label, labeled, reviewed.")
             c1, c2 = st.columns(2)
             c1.form_submit_button("Apply", type="primary", on_click=_on_apply_filters, width="stretch")
             c2.form_submit_button("Clear", on_click=_on_clear_filters, width="stretch")

@@ -27,7 +27,7 @@ class SearchState:
     min_score: float = DEFAULT_MIN
     max_score: float = DEFAULT_MAX
     aggregate: str = "mean"               # "mean" or "max"
-    where: dict | None = None             # Mongo-style filter
+    where: dict | None = None             # the one filter: the pickers' and the JSON box's parts (query_panel)
     text: str | None = None               # text prompt
     image: bytes | None = field(default=None, repr=False)  # uploaded query image (not in the URL)
     image_name: str | None = None
