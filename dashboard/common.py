@@ -71,12 +71,12 @@ def show_error(exc: CatalogError) -> None:
     """A library error as a message (never a traceback); busy catalogs get a gentler warning."""
     if isinstance(exc, CatalogBusy):
         st.warning(f"{worded(exc)}. The page will work again as soon as the other process is done; try again.",
-                   icon="⏳")
+                   icon=":material/hourglass_top:")
     elif isinstance(exc, ValidationError) and exc.errors:
-        st.error(worded(exc), icon="🚫")
+        st.error(worded(exc), icon=":material/block:")
         st.code(exc.report(), language=None)
     else:
-        st.error(worded(exc), icon="🚫")
+        st.error(worded(exc), icon=":material/block:")
 
 
 @contextlib.contextmanager
@@ -114,7 +114,7 @@ def flash(message: str, kind: str = "success") -> None:
 def show_flash() -> None:
     for kind, message in st.session_state.pop("_flash", []):
         if kind == "success":
-            st.toast(message, icon="✅")
+            st.toast(message, icon=":material/check_circle:")
         elif kind == "warning":
             st.warning(message)
         else:

@@ -1,6 +1,7 @@
-"""The catalog page (see dashboard/catalog_page.py)."""
+"""The catalog page (dashboard/catalog_page.py), run by app.py; opened on its own, it runs the app."""
 
-from dashboard.common import run_page
+import app
 from dashboard.catalog_page import page
+from dashboard.common import run_page
 
-run_page(page)
+app.enter(lambda: run_page(page))

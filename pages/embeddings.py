@@ -1,6 +1,7 @@
-"""The embeddings page (see dashboard/embeddings_page.py)."""
+"""The embeddings page (dashboard/embeddings_page.py), run by app.py; opened on its own, it runs the app."""
 
+import app
 from dashboard.common import run_page
 from dashboard.embeddings_page import page
 
-run_page(page)
+app.enter(lambda: run_page(page))

@@ -1,6 +1,7 @@
-"""The labeling page (see dashboard/labeling_page.py)."""
+"""The labeling page (dashboard/labeling_page.py), run by app.py; opened on its own, it runs the app."""
 
+import app
 from dashboard.common import run_page
 from dashboard.labeling_page import page
 
-run_page(page)
+app.enter(lambda: run_page(page))

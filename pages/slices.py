@@ -1,6 +1,7 @@
-"""The slices page (see dashboard/slices_page.py)."""
+"""The slices page (dashboard/slices_page.py), run by app.py; opened on its own, it runs the app."""
 
+import app
 from dashboard.common import run_page
 from dashboard.slices_page import page
 
-run_page(page)
+app.enter(lambda: run_page(page))
