@@ -25,6 +25,8 @@ from PIL import Image
 from catalog import Catalog
 from catalog.cli import main as cli_main
 
+pytest_plugins = ["browser_fixtures"]  # server, browser and page for the browser tests
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ COLOURS = {"red": (220, 50, 47), "blue": (38, 110, 210), "green": (60, 170, 90),
 SHAPES = ("circle", "square", "triangle")
 VARIANTS = 3
 DIMS = 16
+WAIT_MS = 30_000  # bounded waits in the browser tests: a rerun on a busy 2-core machine can take seconds
 
 
 def _draw(shape: str, colour, variant: int, size: int = 160) -> Image.Image:
@@ -161,3 +163,24 @@ class Server:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def idle(page) -> None:
+    """Wait (bounded) until Streamlit has finished the current run (a Playwright page)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
+    page.wait_for_timeout(300)
+
+
+def heading(page) -> str:
+    """The catalog page's results heading ("44 rows", "2 similar rows with a score in …")."""
+    return page.locator(".st-key-results_head h3").first.inner_text(timeout=WAIT_MS)
+
+
+def wait_heading(page, pattern: str) -> str:
+    """Wait (bounded) for a results heading matching ``pattern`` and the end of the run; returns it."""
+    page.locator(".st-key-results_head h3", has_text=re.compile(pattern)).first.wait_for(timeout=WAIT_MS)
+    idle(page)
+    return heading(page)

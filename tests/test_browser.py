@@ -8,70 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from catalog import Catalog
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, bad_ndjson, build
+from dashboard_support import ROOT, WAIT_MS, bad_ndjson, build, idle, wait_heading
 
 SHOTS = ROOT / "docs" / "screenshots"
-WAIT_MS = 30_000  # bounded waits: a rerun on a busy 2-core machine can take a few seconds
-
 
 @pytest.fixture(scope="module")
 def catalog_db(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("browser") / "cat")
-
-
-@pytest.fixture(scope="module")
-def server(catalog_db, tmp_path_factory):
-    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-                    "(apt-get install -y chromium); they are not skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    yield pg
-    ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
-
-
-def heading(page) -> str:
-    return page.locator(".st-key-results_head h3").first.inner_text(timeout=WAIT_MS)
-
-
-def wait_heading(page, pattern: str) -> str:
-    page.locator(".st-key-results_head h3", has_text=re.compile(pattern)).first.wait_for(timeout=WAIT_MS)
-    idle(page)
-    return heading(page)
 
 
 def shot(page, name: str) -> None:

@@ -3,7 +3,6 @@ keeps a bounded height — a strip of the first few and one "+N more" control fo
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -11,52 +10,14 @@ import pytest
 
 from catalog import Catalog
 from dashboard.anchors import CHIPS_SHOWN
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server, build
+from dashboard_support import WAIT_MS, build, idle
 
-WAIT_MS = 30_000
 MANY = 30
 
 
 @pytest.fixture(scope="module")
 def catalog_db(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("browser-anchors") / "cat")
-
-
-@pytest.fixture(scope="module")
-def server(catalog_db, tmp_path_factory):
-    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    yield pg
-    ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
 
 
 def test_many_anchors_keep_the_panel_compact(server, page, catalog_db):

@@ -12,7 +12,6 @@ chromium driven by Playwright).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,9 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from catalog import Catalog
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server, bad_ndjson, build
+from dashboard_support import Server, WAIT_MS, bad_ndjson, build, idle
 
-WAIT_MS = 30_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 EMOJI = re.compile("[\U0001F000-\U0001FFFF\u2600-\u27BF\u2B00-\u2BFF\u231A-\u23FF]")
 TOP_NAV = ["Catalog", "Slices", "Label by similarity", "Embeddings"]
@@ -31,18 +29,6 @@ TOP_NAV = ["Catalog", "Slices", "Label by similarity", "Embeddings"]
 @pytest.fixture(scope="module")
 def catalog_db(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("browser-local") / "cat")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -59,15 +45,6 @@ def context(browser):
     ctx.set_default_timeout(WAIT_MS)
     yield ctx
     ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
 
 
 def emoji_icons(page) -> list[str]:

@@ -9,7 +9,6 @@ anchor used to leave 0 rows at 0.84 (and 1s, 2s and 9s on top at 0.44).
 from __future__ import annotations
 
 import json
-import os
 import re
 from urllib.parse import urlencode
 
@@ -17,9 +16,7 @@ import numpy as np
 import pytest
 
 from catalog import Catalog
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server
-
-WAIT_MS = 30_000  # bounded waits: a rerun on a busy 2-core machine can take a few seconds
+from dashboard_support import WAIT_MS, idle
 
 
 @pytest.fixture(scope="module")
@@ -47,41 +44,8 @@ def digits_db(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(digits_db, tmp_path_factory):
-    srv = Server(digits_db[0], tmp_path_factory.mktemp("logs") / "streamlit.log")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-                    "(apt-get install -y chromium); they are not skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    yield pg
-    ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
+def catalog_db(digits_db):
+    return digits_db[0]  # what the shared ``server`` fixture serves
 
 
 def open_search(page, server, anchors, negatives, lo) -> str:

@@ -11,7 +11,6 @@ review list has 5 pages of 10 rows.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import numpy as np
 import pytest
 
 from catalog import Catalog
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server
+from dashboard_support import WAIT_MS, idle
 
-WAIT_MS = 30_000  # bounded waits: a rerun on a busy 2-core machine can take a few seconds
 CLASSES = ("alpha", "beta", "gamma")
 LABELED_PER_CLASS = 4
 UNLABELED = 50
@@ -57,43 +55,6 @@ def _build(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def catalog_db(tmp_path_factory) -> Path:
     return _build(tmp_path_factory.mktemp("review") / "cat")
-
-
-@pytest.fixture(scope="module")
-def server(catalog_db, tmp_path_factory):
-    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-                    "(apt-get install -y chromium); they are not skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    yield pg
-    ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
 
 
 ROW_KEY = re.compile(r"\bst-key-lbs_row_\d+_(\S+)")

@@ -5,7 +5,6 @@ chosen embedding offer *Similar*."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import numpy as np
 import pytest
 
 from catalog import Catalog, SearchSpec
-from dashboard_support import CHROMIUM, CHROMIUM_ARGS, Server, build
-
-WAIT_MS = 30_000
+from dashboard_support import WAIT_MS, build, idle
 
 
 @pytest.fixture(scope="module")
@@ -29,43 +26,6 @@ def catalog_db(tmp_path_factory) -> Path:
     only = cat.create_embedding("texts-only", 8)  # vectors for the texts, none for the images
     only.import_vectors(texts, np.random.default_rng(3).standard_normal((len(texts), 8)).astype(np.float32))
     return db
-
-
-@pytest.fixture(scope="module")
-def server(catalog_db, tmp_path_factory):
-    srv = Server(catalog_db, tmp_path_factory.mktemp("logs") / "streamlit.log")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    yield pg
-    ctx.close()
-
-
-def idle(page) -> None:
-    """Wait (bounded) until Streamlit has finished the current run."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT_MS)
-    page.wait_for_timeout(300)
 
 
 def slice_caption(page, name: str) -> str:
