@@ -9,10 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .errors import AlreadyExists, CatalogError, NotFound
 from .store import one, scalar
+from .vectors.cache import find_rows
 
 MIN_DIMS, MAX_DIMS = 8, 2048
 LIST_HINT = "list the embeddings to see them"
@@ -155,10 +154,7 @@ class Embeddings:
         emb = self.get_embedding(ref)
         ids, _ = self.cache.load(emb)
         wanted = [str(r).lower() for r in row_ids]
-        if not wanted or not len(ids):
-            return set()
-        at = np.minimum(np.searchsorted(ids, np.asarray(wanted, dtype="U36")), len(ids) - 1)
-        return {w for w, i in zip(wanted, at) if ids[i] == w}
+        return {w for w, p in zip(wanted, find_rows(ids, wanted)) if p >= 0}
 
     def vector_count(self, embedding_id: str) -> int:
         """The number of vectors the embedding holds."""

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CatalogError
-from ..search.l1_knn import knn_l1
 from ..scoring import score_from_l1
+from ..search.l1_knn import knn_l1
 from ..search.results import Hit
+from ..vectors.cache import find_rows
 
 DEFAULT_RESULTS = 10
 DEFAULT_THRESHOLD = 0.30
@@ -120,20 +121,8 @@ class Pool:
 
 
 def cache_positions(ids: np.ndarray):
-    """A lookup ``row ids -> position in ids (or -1)`` for the cached id array."""
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-
-    def lookup(wanted) -> np.ndarray:
-        wanted = np.asarray(wanted, dtype=sorted_ids.dtype if len(sorted_ids) else "U36")
-        if len(sorted_ids) == 0 or len(wanted) == 0:
-            return np.full(len(wanted), -1, dtype=np.int64)
-        at = np.searchsorted(sorted_ids, wanted)
-        at = np.minimum(at, len(sorted_ids) - 1)
-        ok = sorted_ids[at] == wanted
-        return np.where(ok, order[at], -1).astype(np.int64)
-
-    return lookup
+    """A lookup ``row ids -> position in ids (or -1)`` for the cache's (sorted) id array."""
+    return lambda wanted: find_rows(ids, wanted)
 
 
 def build_pool(found, lookup) -> Pool:

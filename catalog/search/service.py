@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CatalogError
-from ..filters import compile_filter
 from .backends import Context, ExactBackend, Query, plan
 from .ivf import build_index, index_info
 from .ranking import check_vector, query_vectors, rank
@@ -114,7 +113,7 @@ class Searcher:
         if not spec.has_query:
             raise CatalogError("search needs at least one anchor: a data row id or global_key (`anchors`), "
                                "`text` or `image`", field="anchors")
-        where_sql = compile_filter(spec.where, alias="d") if spec.where is not None else None
+        where_sql = spec.where_sql
         emb = self._embedding(spec.embedding)
         if spec.text is not None or spec.image is not None:
             raw.append(np.asarray(self.encoder.encode_query(emb, text=spec.text, image=spec.image), np.float32))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -139,8 +140,8 @@ class SearchSpec:
         where = parse_filter(self.where) if isinstance(self.where, str) else self.where
         if where is not None and not isinstance(where, dict):
             raise CatalogError("a filter must be a JSON object such as {\"split\": \"train\"}", field="where")
-        compile_filter(where)  # raises on a bad filter
         set_(self, "where", where or None)
+        _ = self.where_sql  # compiled now: a bad filter fails when the spec is made
         if self.text is not None and not isinstance(self.text, str):
             raise CatalogError("a text prompt must be a string", field="text")
         if self.text is not None and self.image is not None:
@@ -149,6 +150,11 @@ class SearchSpec:
         if emb is None and (self.anchors or self.negatives or self.text is not None or self.image is not None):
             raise CatalogError("anchors need an embedding: choose one (`embedding`, a name or id), or leave "
                                "out the anchors for a pure filter", field="embedding")
+
+    @cached_property
+    def where_sql(self) -> tuple[str, list] | None:
+        """The filter compiled to ``(SQL over datarows d, parameters)``, or None without a filter."""
+        return None if self.where is None else compile_filter(self.where, alias="d")
 
     # -- what kind of search -------------------------------------------------------------------------
     @property

@@ -37,6 +37,15 @@ def _column_strings(col) -> np.ndarray:
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype="U36")
 
 
+def find_rows(ids: np.ndarray, row_ids) -> np.ndarray:
+    """Positions of ``row_ids`` in a cache's sorted id array ``ids`` (``-1`` where a row has none)."""
+    wanted = np.asarray(list(row_ids), dtype="U36")
+    if len(ids) == 0 or len(wanted) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return np.where(ids[at] == wanted, at, -1).astype(np.int64)
+
+
 def uuid_bytes(ids: np.ndarray) -> np.ndarray:
     """Canonical UUID strings (``U36``) as an ``(n, 16)`` uint8 array of their bytes."""
     if len(ids) == 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...scoring import scale, score_from_l1
+from ...vectors.cache import find_rows
 from ..scan import l1_scan
 from .base import Backend, Capabilities, Context, Matches, Query, in_range, range_thresholds
 
@@ -34,14 +35,9 @@ class ExactBackend(Backend):
     def positions(self, row_ids) -> tuple[np.ndarray, list[str]]:
         """Cache positions of the rows that have a vector, and the ids that have none."""
         row_ids = [str(r) for r in row_ids]
-        if not row_ids:
-            return np.empty(0, dtype=np.int64), []
-        wanted = np.asarray(row_ids, dtype="U36")
-        pos = np.searchsorted(self.ids, wanted)
-        pos_c = np.minimum(pos, max(len(self.ids) - 1, 0))
-        found = (pos < len(self.ids)) & (self.ids[pos_c] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
-        missing = [r for r, ok in zip(row_ids, found) if not ok]
-        return pos[found].astype(np.int64), missing
+        pos = find_rows(self.ids, row_ids)
+        missing = [r for r, p in zip(row_ids, pos) if p < 0]
+        return pos[pos >= 0], missing
 
     def vectors(self, row_ids):
         pos, missing = self.positions(row_ids)
