@@ -15,7 +15,8 @@ from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecis
 from .labels import LabelImportReport, Labels
 from .metadata import Metadata
 from .models import ComputeReport, Models
-from .search import Searcher, split_call
+from .search import Searcher, SearchSpec, split_call
+from .shared import SharedSearches
 from .slices import Slices, save_call
 from .store import RowRefs, Store
 from .vectors import VectorCache, VectorImport
@@ -39,6 +40,7 @@ class Catalog:
         self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models)
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
+        self.shared = SharedSearches(self.store)
         # -- labels and labeling --
         self.labels = Labels(self.store, self.refs, self.slices)
         self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices)
@@ -89,9 +91,10 @@ class Catalog:
         return self.embeddings.delete_embedding(ref)
 
     # -- data rows -----------------------------------------------------------------------------------
-    def import_datarows(self, paths, metadata_file=None) -> ImportReport:
-        """Import images, folders, .zip archives and NDJSON record files; one transaction."""
-        return self.datarows.import_datarows(paths, metadata_file)
+    def import_datarows(self, paths, metadata_file=None, progress=None, copy_files: bool = False) -> ImportReport:
+        """Import images, folders, .zip archives and NDJSON record files; one transaction.
+        ``progress(done, total)`` after each path; ``copy_files`` keeps copies of local images (uploads)."""
+        return self.datarows.import_datarows(paths, metadata_file, progress=progress, copy_files=copy_files)
 
     def count_datarows(self) -> int:
         return self.datarows.count_datarows()
@@ -134,6 +137,10 @@ class Catalog:
         return self.models.compute_embeddings(model, all=all, device=device, batch_size=batch_size,
                                               progress=progress, weights=weights, pretrained=pretrained)
 
+    def query_model(self, embedding) -> tuple[str, bool] | None:
+        """``(model name, loaded in this process)`` for prompts in ``embedding``; None for a custom one."""
+        return self.models.query_model(embedding)
+
     def encode_query(self, embedding, text=None, image=None) -> np.ndarray:
         """The unit vector of a text prompt or an outside image in ``embedding``'s space, shape ``(dims,)``.
 
@@ -146,11 +153,22 @@ class Catalog:
     # -- search --------------------------------------------------------------------------------------
     def search(self, spec, *args, **kwargs):
         """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the
-        keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=0.85, max_score=1.0,
+        keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=None, max_score=None,
         aggregate="mean", where=None, limit=50, offset=0, order="desc", include_anchors=False, text=None,
         image=None, backend=None)``. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
-        add an anchor encoded by the embedding's model; ``limit=None`` returns every match."""
+        add an anchor encoded by the embedding's model; ``limit=None`` returns every match.
+
+        Without a range (both bounds None) it is chosen automatically: 0.85–1 when a row scores there,
+        else (and always for a text prompt) the best 100 rows. One bound alone keeps 0.85–1 for the
+        other. ``result.score_range`` (a :class:`RangeChoice`) says which range was used and why;
+        ``result.distribution`` holds the scores' histogram when the range was automatic."""
         return self.searcher.search(*split_call(spec, args, kwargs))
+
+    def score_distribution(self, spec, *args, bins: int = 50, **kwargs):
+        """The scores of every row the query matches, whatever its range (:class:`ScoreDistribution`:
+        histogram over [0, 1] in ``bins`` bins, total, best score, best 100 scores); a SearchSpec or
+        the keyword form of :meth:`search` without paging. One exact scan; the filter applies."""
+        return self.searcher.score_distribution(split_call(spec, args, kwargs, paged=False)[0], bins=bins)
 
     def search_row_ids(self, spec, *args, **kwargs) -> list[str]:
         """Every matching row id in result order, in either form of :meth:`search` (no paging)."""
@@ -168,11 +186,21 @@ class Catalog:
     def save_slice(self, name, spec=None, *args, **kwargs):
         """Save a search under ``name``: ``save_slice(name, SearchSpec, description=None, replace=False)``
         or the keyword form ``save_slice(name, embedding=None, anchors=(), negative_anchors=(),
-        min_score=0.85, max_score=1.0, aggregate="mean", where=None, order="desc", description=None,
+        min_score=None, max_score=None, aggregate="mean", where=None, order="desc", description=None,
         replace=False, text=None, include_anchors=False)``. Without an embedding (and anchors) the slice
         is a pure filter slice; a ``text`` prompt is encoded again whenever the slice is read;
-        ``replace=True`` updates an existing slice in place."""
+        ``replace=True`` updates an existing slice in place. Without a range the slice stores the range
+        the automatic choice resolves to now (so its rows do not shift as rows are added)."""
         return self.slices.save_slice(name, *save_call(spec, args, kwargs))
+
+    def share_search(self, spec) -> str:
+        """Store a search (a :class:`SearchSpec`; not an image prompt) under a short key made from its
+        content, for links that would be too long otherwise; the same search always gets the same key."""
+        return self.shared.share(spec)
+
+    def shared_search(self, key) -> SearchSpec:
+        """The search stored under ``key`` by :meth:`share_search`."""
+        return self.shared.shared(key)
 
     def get_slices(self):
         return self.slices.get_slices()
@@ -212,6 +240,14 @@ class Catalog:
         Naming a label the row does not have is an error and removes nothing.
         """
         return self.labels.remove_labels(row, labels)
+
+    def add_labels(self, rows, labels, source: str = "manual", score: float | None = None) -> int:
+        """Give every one of ``rows`` the ``labels`` in one transaction (all or nothing); returns the new pairs."""
+        return self.labels.add_labels(rows, labels, source=source, score=score)
+
+    def remove_labels_from(self, rows, labels) -> int:
+        """Remove ``labels`` from those of ``rows`` that carry them (one transaction); returns the count."""
+        return self.labels.remove_labels_from(rows, labels)
 
     def review_labels(self, rows, accept: bool, labels=None) -> int:
         """Accept (reviewed = true: they join the labeled pool) or reject (delete) the unreviewed

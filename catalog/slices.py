@@ -137,14 +137,17 @@ class Slices:
 
     # -- saving --------------------------------------------------------------------------------------
     def stored_spec(self, spec: SearchSpec) -> SearchSpec:
-        """The form a slice stores: the embedding by id, row anchors as row ids (they must exist);
-        checked by running it once, so a saved slice always runs."""
+        """The form a slice stores: the embedding by id, row anchors as row ids (they must exist), and
+        an automatic range resolved to the range it chooses now (a slice's range is stable); checked by
+        running it once, so a saved slice always runs."""
         if spec.is_filter_only:
             return spec
         emb = self.embeddings.get_embedding(spec.embedding)
         stored = spec.replace(embedding=emb.id, anchors=self._stored_anchors(spec.anchors),
                               negatives=self._stored_anchors(spec.negatives))
-        self.searcher.search(stored, Page(limit=0))  # the search's own checks: anchors, vectors, range
+        used = self.searcher.search(stored, Page(limit=0)).score_range  # the search's own checks
+        if stored.auto_range:
+            stored = stored.replace(min_score=used.min_score, max_score=used.max_score)
         return stored
 
     def _stored_anchors(self, anchors) -> tuple:

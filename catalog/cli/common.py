@@ -56,8 +56,11 @@ def add_query_flags(p, image: bool = True) -> None:
     p.add_argument("--text", metavar="T", help="a text prompt as anchor (embeddings with a text model)")
     if image:
         p.add_argument("--image", metavar="FILE", help="an image file as anchor (embeddings with an image model)")
-    p.add_argument("--min", dest="min_score", type=float, default=0.85, help="lowest score, inclusive (default 0.85)")
-    p.add_argument("--max", dest="max_score", type=float, default=1.0, help="highest score, inclusive (default 1.0)")
+    p.add_argument("--min", "--min-score", dest="min_score", type=float, default=None,
+                   help="lowest score, inclusive (default 0.85 when --max is given; with neither, the range is "
+                        "chosen automatically: 0.85-1 when a row scores there, else the best 100 rows)")
+    p.add_argument("--max", "--max-score", dest="max_score", type=float, default=None,
+                   help="highest score, inclusive (default 1.0)")
     p.add_argument("--aggregate", choices=["mean", "max"], default="mean",
                    help="several anchors: mean = similar to their average, max = similar to any (default mean)")
     p.add_argument("--where", metavar="JSON", help='metadata and label filter, e.g. \'{"split": "train", "labeled": false}\'')
@@ -71,6 +74,29 @@ def query_spec(args, embedding) -> SearchSpec:
                       image=getattr(args, "image", None), min_score=args.min_score, max_score=args.max_score,
                       aggregate=args.aggregate, where=parse_filter(args.where), order=args.order,
                       include_anchors=args.include_anchors)
+
+
+def range_note(choice) -> str | None:
+    """The stderr note for an automatic range (None for a given one)."""
+    if choice is None or not choice.automatic:
+        return None
+    return (f"note: no score range given; using {choice.min_score:.2f}-{choice.max_score:.2f}. {choice.message}. "
+            "Choose a range with --min/--max (e.g. --min 0.5).")
+
+
+def print_distribution(dist, out=None) -> None:
+    """A score histogram as text: one line per non-empty bin (range, count, bar), highest first."""
+    out = out or sys.stdout
+    if dist.total == 0:
+        print("score distribution: no rows", file=out)
+        return
+    print(f"score distribution: {dist.total} row{'s' if dist.total != 1 else ''}, best {dist.best:.4f}", file=out)
+    peak = max(dist.counts)
+    for i in range(dist.bins - 1, -1, -1):
+        c = dist.counts[i]
+        if c:
+            bar = "#" * max(1, round(40 * c / peak))
+            print(f"{dist.edges[i]:.2f}-{dist.edges[i + 1]:.2f} {c:>8}  {bar}", file=out)
 
 
 def page_of(args) -> Page:

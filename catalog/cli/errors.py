@@ -40,6 +40,7 @@ FLAGS = {
     "metadata_file": "--metadata",
     "priority": "--priority",
     "thresholds": "--thresholds",
+    "bins": "--bins",
 }
 
 # neutral hint (as the library words it) -> the command-line wording

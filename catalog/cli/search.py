@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from .common import add_query_flags, open_catalog, page_of, print_hits, print_json, query_spec
+import sys
+
+from .common import (add_query_flags, open_catalog, page_of, print_distribution, print_hits, print_json, query_spec,
+                     range_note)
 
 
 def register(sub, common):
     p = sub.add_parser(
         "search", parents=[common], help="find rows similar to anchors within a score range",
         description="Rows of an embedding whose similarity score (1 - L1/(2*sqrt(D)) on normalised vectors) "
-                    "to the anchors lies in [--min, --max], sorted by score.",
+                    "to the anchors lies in [--min, --max], sorted by score. Without --min and --max the range is "
+                    "chosen automatically (0.85-1 when a row scores there, else - and always for --text - the "
+                    "best 100 rows) and a note on stderr says which.",
     )
     p.add_argument("--embedding", "-e", required=True, metavar="E", help="embedding id or name")
     add_query_flags(p)
@@ -17,16 +22,36 @@ def register(sub, common):
     p.add_argument("--offset", type=int, default=0, help="rows to skip (default 0)")
     p.add_argument("--backend", choices=["auto", "exact", "approximate"], default="auto",
                    help="exact scan, approximate index, or auto (by size; default)")
-    p.add_argument("--json", action="store_true", help='print {"total": N, "results": [{"id","global_key","score"}]}')
+    p.add_argument("--json", action="store_true", help='print {"total": N, "results": [{"id","global_key","score"}]} '
+                   '(plus "score_range" when the range was automatic, "distribution" with --histogram)')
+    p.add_argument("--histogram", action="store_true",
+                   help="also print the distribution of every matching row's score over [0, 1] (whatever the range)")
+    p.add_argument("--bins", type=int, default=50, help="histogram bins over [0, 1] (default 50: 0.02 wide)")
     p.set_defaults(func=cmd_search)
 
 
 def cmd_search(args):
     spec = query_spec(args, args.embedding)
     page = page_of(args)
-    result = open_catalog(args).search(spec, page, backend=args.backend)
+    cat = open_catalog(args)
+    result = cat.search(spec, page, backend=args.backend)
+    used = result.score_range
+    note = range_note(used)
+    if note:
+        print(note, file=sys.stderr)
+    dist = None
+    if args.histogram:
+        dist = result.distribution if result.distribution is not None and args.bins == 50 else \
+            cat.score_distribution(spec, bins=args.bins)
     if args.json:
-        print_json(result.to_dict())
+        out = result.to_dict()
+        if used.automatic:
+            out["score_range"] = used.to_dict()
+        if dist is not None:
+            out["distribution"] = dist.to_dict()
+        print_json(out)
         return 0
-    print_hits(result, args.offset, f"in [{args.min_score:g}, {args.max_score:g}]")
+    print_hits(result, args.offset, f"in [{used.min_score:g}, {used.max_score:g}]")
+    if dist is not None:
+        print_distribution(dist)
     return 0

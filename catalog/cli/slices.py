@@ -59,8 +59,12 @@ def _register_slices(sub, common):
 def cmd_slice_save(args):
     cat = open_catalog(args)
     existed = args.replace and any(s.name == args.name.strip() for s in cat.get_slices())
-    s = cat.save_slice(args.name, query_spec(args, args.embedding), description=args.description,
-                       replace=args.replace)
+    spec = query_spec(args, args.embedding)
+    s = cat.save_slice(args.name, spec, description=args.description, replace=args.replace)
+    if spec.auto_range and not s.is_filter_only:
+        print(f"note: no score range given; the slice stores the automatic range "
+              f"{s.query['min_score']:.2f}-{s.query['max_score']:.2f} (choose one with --min/--max)",
+              file=sys.stderr)
     if args.json:
         print_json(s.to_dict())
     else:

@@ -50,10 +50,27 @@ def check_image(source) -> str | None:
 class Ingest:
     """Collects records and skips from any number of sources."""
 
-    def __init__(self, media_dir: Path):
+    def __init__(self, media_dir: Path, copy_files: bool = False):
         self.media_dir = media_dir
+        # copy local image files into media_dir (for sources that are removed after the import: uploads)
+        self.copy_files = copy_files
         self.records: list[dict] = []
         self.skipped: list[tuple[str, str]] = []
+
+    def _stored(self, path: Path) -> str:
+        """Where a row's local image lives: the file itself, or its copy under ``media_dir/files``."""
+        path = Path(path).absolute()
+        if not self.copy_files:
+            return str(path)
+        try:
+            data = path.read_bytes()
+            target = self.media_dir / "files" / hashlib.sha1(data).hexdigest()[:20] / path.name
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        except OSError as exc:
+            raise ValueError(f"cannot keep a copy in the catalog's media folder ({exc.strerror or exc})") from None
+        return str(target)
 
     # -- entry point ----------------------------------------------------------------------------
     def add_path(self, path: Path) -> None:
@@ -76,11 +93,16 @@ class Ingest:
         with ThreadPoolExecutor(max_workers=2) as pool:
             reasons = list(pool.map(lambda it: check_image(it[0]), items))
         for (path, key), reason in zip(items, reasons):
+            if not reason:
+                try:
+                    stored = self._stored(path)
+                except ValueError as exc:
+                    reason = str(exc)
             if reason:
                 self.skipped.append((str(path), reason))
             else:
                 self.records.append({"global_key": key, "media_type": "image",
-                                     "row_data": str(Path(path).absolute()), "metadata": dict(metadata or {})})
+                                     "row_data": stored, "metadata": dict(metadata or {})})
 
     def _folder(self, root: Path) -> None:
         items = []
@@ -214,7 +236,7 @@ class Ingest:
             self.skipped.append((f"{where} ({src})", reason))
             return
         self.records.append({"global_key": (key or src).strip(), "media_type": "image",
-                             "row_data": str(path.absolute()), "metadata": dict(meta or {})})
+                             "row_data": self._stored(path), "metadata": dict(meta or {})})
 
     def _base64_image(self, key: str, data, meta, where: str) -> None:
         if not isinstance(data, str):

@@ -59,11 +59,18 @@ class DataRows:
         self.refs = refs
 
     # -- import ---------------------------------------------------------------------------------
-    def import_datarows(self, paths, metadata_file=None) -> ImportReport:
-        """Import images, folders, .zip archives and NDJSON record files; one transaction."""
+    def import_datarows(self, paths, metadata_file=None, progress=None, copy_files: bool = False) -> ImportReport:
+        """Import images, folders, .zip archives and NDJSON record files; one transaction.
+
+        ``progress(done, total)``, when given, is called after each of the ``paths`` has been read
+        (``total`` is the number of paths), then once more with ``(total, total)`` after the write.
+        ``copy_files`` copies local image files into the catalog's media folder, so rows stay valid
+        when their sources are removed (uploaded files); by default rows point at the files themselves.
+        """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        ingest = Ingest(self.store.media_dir)
+        paths = list(paths)
+        ingest = Ingest(self.store.media_dir, copy_files=copy_files)
         extra: dict[str, dict] = {}
         if metadata_file is not None:
             mpath = Path(metadata_file)
@@ -74,8 +81,10 @@ class DataRows:
             except ValueError as exc:
                 raise CatalogError(str(exc), field="metadata_file") from None
             ingest.skipped.extend(problems)
-        for p in paths:
+        for done, p in enumerate(paths, start=1):
             ingest.add_path(Path(p))
+            if progress is not None:
+                progress(done, len(paths))
         records: dict[str, dict] = {}
         for rec in ingest.records:  # a later record of the same key wins
             records[rec["global_key"]] = rec
@@ -112,6 +121,8 @@ class DataRows:
                     )
             report.updated = sum(1 for k in records if k in existing)
             report.created = len(records) - report.updated
+        if progress is not None:
+            progress(len(paths), len(paths))
         return report
 
     # -- lookup ---------------------------------------------------------------------------------

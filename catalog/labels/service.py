@@ -25,6 +25,16 @@ class LabelImportReport:
     rows: int = 0  # distinct data rows touched
 
 
+def _checked(labels, source, score) -> tuple[list[str], float | None]:
+    """The cleaned label names and score of a write (:class:`CatalogError` for none, a bad source or score)."""
+    names = clean_labels(labels)
+    if not names:
+        raise CatalogError("no labels given; name at least one label", field="labels")
+    if source not in SOURCES:
+        raise CatalogError(f"label source {source!r} is not known; use manual or similarity", field="source")
+    return names, check_score(score)
+
+
 class Labels:
     """Labels of one catalog.
 
@@ -45,12 +55,7 @@ class Labels:
         replaces suggestions of the same name; ``source="similarity"`` writes an unreviewed
         suggestion with ``score`` and never replaces a manual or reviewed label.
         """
-        names = clean_labels(labels)
-        if not names:
-            raise CatalogError("no labels given; name at least one label", field="labels")
-        if source not in SOURCES:
-            raise CatalogError(f"label source {source!r} is not known; use manual or similarity", field="source")
-        score = check_score(score)
+        names, score = _checked(labels, source, score)
         row_id = self._refs.resolve([row])[0]
         manual = source == "manual"
         with self._store.transaction() as con:
@@ -81,6 +86,36 @@ class Labels:
                                hint="list the row's labels to see them")
             con.execute(f"DELETE FROM labels WHERE {IN_ROWS} AND label IN (SELECT unnest(?))", [row_ids, names])
             return len(have)
+
+    def add_labels(self, rows, labels, source: str = "manual", score: float | None = None) -> int:
+        """Give every one of ``rows`` (ids or global_keys) the ``labels`` in one transaction: all of
+        them are written, or (on any error, e.g. an unknown row) none. Same rules as :meth:`set_labels`;
+        returns how many (row, label) pairs are new (pairs the rows already had are kept, not counted).
+        """
+        names, score = _checked(labels, source, score)
+        row_ids = self._refs.resolve(as_list(rows), field="ids")
+        if not row_ids:
+            raise CatalogError("no data rows given to label", field="ids")
+        manual = source == "manual"
+        n = len(row_ids) * len(names)
+        with self._store.transaction() as con:
+            return write_labels(con, [r for r in row_ids for _ in names], names * len(row_ids), [source] * n,
+                                [None if manual else score] * n, [manual] * n)
+
+    def remove_labels_from(self, rows, labels) -> int:
+        """Remove the ``labels`` from those of ``rows`` that carry them, in one transaction (rows
+        without them are left alone; an unknown row removes nothing); returns how many were removed."""
+        names = clean_labels(labels)
+        if not names:
+            raise CatalogError("no labels given; name at least one label to remove", field="labels")
+        row_ids = self._refs.resolve(as_list(rows), field="ids")
+        if not row_ids:
+            raise CatalogError("no data rows given", field="ids")
+        cond = f"{IN_ROWS} AND label IN (SELECT unnest(?))"
+        with self._store.transaction() as con:
+            n = scalar(con, f"SELECT count(*) FROM labels WHERE {cond}", [row_ids, names])
+            con.execute(f"DELETE FROM labels WHERE {cond}", [row_ids, names])
+        return n
 
     def review_labels(self, rows, accept: bool, labels=None) -> int:
         """Accept (reviewed = true: they join the labeled pool) or reject (delete) the unreviewed

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import CatalogError
 from .compute import ComputeReport, EmbeddingComputer
-from .encoders import get_encoder
+from .encoders import get_encoder, is_loaded
 from .images import Unreadable, open_image
 from .registry import MODELS, MODELS_HINT, ModelSpec, find_spec
 from .weights import locate, missing_libraries
@@ -90,6 +90,15 @@ class Models:
         """
         return self._computer.run(model, all=all, device=device, batch_size=batch_size, progress=progress,
                                   weights=weights, pretrained=pretrained)
+
+    def query_model(self, embedding) -> tuple[str, bool] | None:
+        """``(model name, loaded)`` of the model that embeds prompts for ``embedding`` in this process, or
+        None for a custom embedding (no model); loading takes seconds the first time, so clients say so."""
+        spec = _known_model(embedding)
+        if spec is None:
+            emb = self.embeddings.get_embedding(embedding)
+            spec = None if emb.custom else find_spec(emb.id)
+        return None if spec is None else (spec.name, is_loaded(spec))
 
     def encode_query(self, embedding, text=None, image=None) -> np.ndarray:
         """The unit vector of a text prompt or an outside image in ``embedding``'s space, shape ``(dims,)``.

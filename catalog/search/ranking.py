@@ -108,8 +108,8 @@ def exclude_mask(table: np.ndarray, positions: np.ndarray, row_ids: list[str]) -
     return keep
 
 
-def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn):
-    """Apply exclusion and the filter, then order; returns the ordered first ``k`` and the total."""
+def matching(matches: Matches, exclude: list[str], where_sql, con_factory, uuids_fn) -> Matches:
+    """The matches that are not excluded and satisfy the filter (same table, positions in order)."""
     positions, scores = matches.positions, matches.scores
     keep = exclude_mask(matches.table, positions, exclude)
     if where_sql is not None and len(positions):
@@ -118,5 +118,12 @@ def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_
             keep &= filter_mask(con, uuids_fn(), positions, sql, params)
     if not keep.all():
         positions, scores = positions[keep], scores[keep]
+    return Matches(matches.table, positions, scores, complete=matches.complete)
+
+
+def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn):
+    """Apply exclusion and the filter, then order; returns the ordered first ``k`` and the total."""
+    kept = matching(matches, exclude, where_sql, con_factory, uuids_fn)
+    positions, scores = kept.positions, kept.scores
     idx = select_order(positions, scores, order, k)
     return positions[idx], scores[idx], len(positions)

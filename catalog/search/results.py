@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .auto_range import RangeChoice, ScoreDistribution
+
 
 @dataclass
 class Hit:
@@ -21,15 +23,27 @@ class SearchResult:
 
     ``backend`` names the backend that answered; ``complete`` is False only when an explicitly
     approximate search may have missed rows (``total`` is then a lower bound).
+
+    ``score_range`` is the range the search used (:class:`RangeChoice`: ``min_score``, ``max_score``,
+    ``automatic``, ``reason``, ``message``); None where no range applies (a pure filter listing).
+    ``distribution`` is the query's :class:`ScoreDistribution` when the range was automatic (it was
+    computed to choose it), else None. ``to_dict()`` keeps ``total`` and ``results`` only;
+    ``to_dict(details=True)`` adds ``score_range`` and ``distribution``.
     """
 
     total: int
     results: list[Hit] = field(default_factory=list)
     backend: str = "exact"
     complete: bool = True
+    score_range: RangeChoice | None = None
+    distribution: ScoreDistribution | None = None
 
-    def to_dict(self) -> dict:
-        return {"total": self.total, "results": [h.to_dict() for h in self.results]}
+    def to_dict(self, details: bool = False) -> dict:
+        out = {"total": self.total, "results": [h.to_dict() for h in self.results]}
+        if details:
+            out["score_range"] = None if self.score_range is None else self.score_range.to_dict()
+            out["distribution"] = None if self.distribution is None else self.distribution.to_dict()
+        return out
 
     def __iter__(self):
         return iter(self.results)

@@ -3,16 +3,28 @@
 It resolves anchors (row ids or global_keys, vectors, a text or image prompt encoded by the
 embedding's model), combines them (:func:`ranking.query_vectors`), asks the planned backend for the
 rows in the score range, then excludes the anchors, applies the filter, orders and pages.
+
+A spec without a range (``spec.auto_range``) is resolved here, before any backend sees it: one exact
+scan scores every row, the filter and the anchor exclusion are applied, and
+:func:`auto_range.choose_range` picks the range from that :class:`ScoreDistribution`; the same scan
+then answers the search (unless a non-exact backend was asked for by name). The result carries the
+range used (``SearchResult.score_range``) and, for an automatic range, the distribution.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from ..errors import CatalogError
-from .backends import Context, ExactBackend, Query, plan
+from .auto_range import (DEFAULT_BINS, TOP_N, RangeChoice, ScoreDistribution, check_bins, choose_range,
+                         distribution_from_scores, given_range)
+from .backends import Context, ExactBackend, Matches, Query, plan
+from .backends.base import in_range
+from .backends.registry import Plan
 from .ivf import build_index, index_info
-from .ranking import check_vector, query_vectors, rank
+from .ranking import check_vector, matching, query_vectors, rank
 from .results import Hit, SearchResult
 from .spec import ALL, Page, SearchSpec
 
@@ -59,6 +71,22 @@ def split_call(spec, args: tuple, kwargs: dict, paged: bool = True) -> tuple:
     return (spec, page, backend) if paged else (spec, backend)
 
 
+@dataclass
+class _Prepared:
+    """A spec's query, ready for a backend: its embedding, plan, anchor rows and query vectors."""
+
+    spec: SearchSpec
+    emb: object
+    chosen: Plan
+    rows: list
+    neg_rows: list
+    queries: np.ndarray
+
+    @property
+    def exclude(self) -> list[str]:
+        return [] if self.spec.include_anchors else [r["id"] for r in self.rows + self.neg_rows]
+
+
 class Searcher:
     """Similarity search over one catalog.
 
@@ -78,16 +106,35 @@ class Searcher:
     def search(self, spec: SearchSpec, page: Page | None = None, backend=None) -> SearchResult:
         """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total."""
         page = page or Page()
-        positions, scores, total, table, name, complete, emb = self._run(spec, page, backend)
+        positions, scores, total, table, name, complete, emb, choice, dist = self._run(spec, page, backend)
         ids = table[positions].tolist()
         keys = self.cache.load_keys(emb).get(positions) if ids else []
         hits = [Hit(i, k, float(s)) for i, k, s in zip(ids, keys, scores)]
-        return SearchResult(total=total, results=hits, backend=name, complete=complete)
+        return SearchResult(total=total, results=hits, backend=name, complete=complete, score_range=choice,
+                            distribution=dist)
 
     def row_ids(self, spec: SearchSpec, backend=None) -> list[str]:
         """Every matching row id, in result order (no paging)."""
-        positions, _, _, table, _, _, _ = self._run(spec, ALL, backend)
+        positions, _, _, table, *_ = self._run(spec, ALL, backend)
         return table[positions].tolist()
+
+    def score_distribution(self, spec: SearchSpec, bins: int = DEFAULT_BINS, top: int = TOP_N) -> ScoreDistribution:
+        """The scores of every row ``spec``'s query matches, whatever its range: the histogram over
+        [0, 1] in ``bins`` equal bins, the number of rows scored, the best score and the best ``top``
+        scores. One exact scan; the filter applies and the anchors are left out (unless included)."""
+        bins = check_bins(bins)
+        prepared = self._prepare(spec, "exact")
+        return distribution_from_scores(self._all_scores(prepared).scores, bins, top)
+
+    def resolve_range(self, spec: SearchSpec) -> tuple[SearchSpec, RangeChoice]:
+        """``spec`` with its range filled in, and the :class:`RangeChoice`: an automatic range is chosen
+        from the query's scores (one exact scan); a given range is kept."""
+        if not isinstance(spec, SearchSpec):
+            raise CatalogError("a search is described by a SearchSpec")
+        if not spec.auto_range:
+            return spec, given_range(spec.min_score, spec.max_score)
+        choice = choose_range(self.score_distribution(spec), text_prompt=spec.text is not None)
+        return spec.replace(min_score=choice.min_score, max_score=choice.max_score), choice
 
     def build_index(self, embedding) -> dict:
         """Build the approximate (IVF-Flat L1) index of an embedding now; returns its description."""
@@ -103,7 +150,7 @@ class Searcher:
         return index_info(self.store, self.embeddings.get_embedding(embedding))
 
     # -- one search ------------------------------------------------------------------------------------
-    def _run(self, spec: SearchSpec, page: Page, backend):
+    def _prepare(self, spec: SearchSpec, backend) -> _Prepared:
         if not isinstance(spec, SearchSpec):
             raise CatalogError("a search is described by a SearchSpec")
         refs = [a for a in spec.anchors if isinstance(a, str)]
@@ -113,7 +160,6 @@ class Searcher:
         if not spec.has_query:
             raise CatalogError("search needs at least one anchor: a data row id or global_key (`anchors`), "
                                "`text` or `image`", field="anchors")
-        where_sql = spec.where_sql
         emb = self._embedding(spec.embedding)
         if spec.text is not None or spec.image is not None:
             raw.append(np.asarray(self.encoder.encode_query(emb, text=spec.text, image=spec.image), np.float32))
@@ -124,16 +170,43 @@ class Searcher:
         pos_vecs = self._anchor_vectors(be, emb, rows, raw, "anchor")
         neg_vecs = self._anchor_vectors(be, emb, neg_rows, neg_raw, "negative anchor")
         queries = query_vectors(pos_vecs, neg_vecs, spec.aggregate)
+        return _Prepared(spec, emb, chosen, rows, neg_rows, queries)
+
+    def _all_scores(self, p: _Prepared) -> Matches:
+        """Every row's score (exact scan, range [0, 1]), anchors excluded and the filter applied."""
+        full = p.chosen.exact.search(Query(p.queries, 0.0, 1.0, limit_hint=None, order="desc"))
+        return matching(full, p.exclude, p.spec.where_sql, self.store.connect, lambda: self.cache.load_uuids(p.emb))
+
+    def _run(self, spec: SearchSpec, page: Page, backend):
+        p = self._prepare(spec, backend)
+        emb, chosen, queries = p.emb, p.chosen, p.queries
+        be = chosen.backend
         k = page.end
-        matches = self._matches(be, chosen.exact, queries, spec, k)
-        if not matches.complete and chosen.auto:
-            be = chosen.exact
-            matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None, order=spec.order))
-        exclude = [] if spec.include_anchors else [r["id"] for r in rows + neg_rows]
+        exclude, where_sql = p.exclude, spec.where_sql
+        dist = None
+        if spec.auto_range:
+            full = self._all_scores(p)
+            dist = distribution_from_scores(full.scores)
+            choice = choose_range(dist, text_prompt=spec.text is not None)
+            spec = spec.replace(min_score=choice.min_score, max_score=choice.max_score)
+            if chosen.auto or be is chosen.exact:  # the scan already answers: keep the rows in range
+                keep = in_range(full.scores, spec.min_score, spec.max_score)
+                matches = Matches(full.table, full.positions[keep], full.scores[keep], complete=True)
+                be, exclude, where_sql = chosen.exact, [], None  # already excluded and filtered
+            else:
+                matches = self._matches(be, chosen.exact, queries, spec, k)
+        else:
+            choice = given_range(spec.min_score, spec.max_score)
+            matches = self._matches(be, chosen.exact, queries, spec, k)
+            if not matches.complete and chosen.auto:
+                be = chosen.exact
+                matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
+                                          order=spec.order))
         positions, scores, total = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
                                         lambda: self.cache.load_uuids(emb))
         off = page.offset
-        return positions[off:], scores[off:], total, matches.table, be.name, matches.complete, emb
+        return (positions[off:], scores[off:], total, matches.table, be.name, matches.complete, emb, choice,
+                dist)
 
     @staticmethod
     def _matches(be, exact, queries, spec: SearchSpec, k):

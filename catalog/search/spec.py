@@ -13,6 +13,14 @@ JSON form (the slice's stored query)::
 
 ``min_score``/``max_score`` are null for a pure filter spec (no embedding). ``image`` (bytes or a
 file path) is a query-time anchor and has no JSON form.
+
+The score range is *automatic* when neither bound is given (``min_score`` and ``max_score`` both
+None, the default): the search service then chooses it from the query's scores
+(:mod:`catalog.search.auto_range`) before any backend sees the spec, and the result says which range
+it used. Giving one bound only fills the other from the default range 0.85–1, as it always did. An
+automatic spec's JSON has null bounds and ``"auto_range": true``; JSON without that key reads null
+bounds as 0.85–1, exactly as before (a saved slice stores the range its search resolved to). A pure
+filter spec (no embedding) has no scores and is never automatic: its unused bounds stay 0.85–1.
 """
 
 from __future__ import annotations
@@ -103,7 +111,8 @@ ALL = Page(limit=None)
 @dataclass(frozen=True)
 class SearchSpec:
     """A search: anchors (row ids/global_keys or vectors), negatives, a text or image prompt, an
-    inclusive score range, how anchors combine, a metadata/label filter and the order.
+    inclusive score range (both bounds None: automatic, see the module), how anchors combine, a
+    metadata/label filter and the order.
 
     Without ``embedding`` (and anchors) it is a pure filter: the rows ``where`` selects."""
 
@@ -112,8 +121,8 @@ class SearchSpec:
     negatives: tuple = ()
     text: str | None = None
     image: bytes | str | None = field(default=None, repr=False)
-    min_score: float = DEFAULT_MIN_SCORE
-    max_score: float = DEFAULT_MAX_SCORE
+    min_score: float | None = None
+    max_score: float | None = None
     aggregate: str = "mean"
     where: dict | None = None
     order: str = "desc"
@@ -127,9 +136,12 @@ class SearchSpec:
         set_(self, "embedding", emb.strip() if isinstance(emb, str) and emb.strip() else None)
         set_(self, "anchors", _anchors(self.anchors, "anchors"))
         set_(self, "negatives", _anchors(self.negatives, "negatives"))
-        lo = _score(self.min_score, "min score", "min_score")
-        hi = _score(self.max_score, "max score", "max_score")
-        if lo > hi:
+        if self.min_score is None and self.max_score is None and self.embedding is not None:
+            lo = hi = None  # automatic: chosen by the search service
+        else:
+            lo = DEFAULT_MIN_SCORE if self.min_score is None else _score(self.min_score, "min score", "min_score")
+            hi = DEFAULT_MAX_SCORE if self.max_score is None else _score(self.max_score, "max score", "max_score")
+        if lo is not None and lo > hi:
             raise CatalogError(f"min score {lo:g} is greater than max score {hi:g}; give min ≤ max", field="min_score")
         set_(self, "min_score", lo)
         set_(self, "max_score", hi)
@@ -162,6 +174,11 @@ class SearchSpec:
         return self.embedding is None
 
     @property
+    def auto_range(self) -> bool:
+        """Whether the score range is left to the search service (no bound was given)."""
+        return self.min_score is None
+
+    @property
     def has_query(self) -> bool:
         """Whether anything defines a query vector (anchors, a text or an image)."""
         return bool(self.anchors) or self.text is not None or self.image is not None
@@ -181,16 +198,25 @@ class SearchSpec:
             return {"embedding": None, "anchors": [], "negative_anchors": [], "text": None, "min_score": None,
                     "max_score": None, "aggregate": self.aggregate, "where": self.where, "order": self.order,
                     "include_anchors": False}
-        return {"embedding": self.embedding, "anchors": out(self.anchors), "negative_anchors": out(self.negatives),
+        data = {"embedding": self.embedding, "anchors": out(self.anchors), "negative_anchors": out(self.negatives),
                 "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
                 "aggregate": self.aggregate, "where": self.where, "order": self.order,
                 "include_anchors": self.include_anchors}
+        if self.auto_range:
+            data["auto_range"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "SearchSpec":
         if not isinstance(data, dict):
             raise CatalogError("a stored search must be a JSON object")
         lo, hi = data.get("min_score"), data.get("max_score")
+        if data.get("auto_range") and lo is None and hi is None:
+            return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
+                       negatives=data.get("negative_anchors") or data.get("negatives") or (),
+                       text=data.get("text"), aggregate=data.get("aggregate") or "mean",
+                       where=data.get("where") or None, order=data.get("order") or "desc",
+                       include_anchors=bool(data.get("include_anchors", False)))
         return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
                    negatives=data.get("negative_anchors") or data.get("negatives") or (),
                    text=data.get("text"), min_score=DEFAULT_MIN_SCORE if lo is None else lo,
@@ -200,8 +226,8 @@ class SearchSpec:
 
     # -- the keyword form of Catalog.search -------------------------------------------------------------
     @classmethod
-    def from_kwargs(cls, embedding=None, anchors=(), negative_anchors=(), min_score=DEFAULT_MIN_SCORE,
-                    max_score=DEFAULT_MAX_SCORE, aggregate="mean", where=None, order="desc",
+    def from_kwargs(cls, embedding=None, anchors=(), negative_anchors=(), min_score=None,
+                    max_score=None, aggregate="mean", where=None, order="desc",
                     include_anchors=False, text=None, image=None) -> "SearchSpec":
         return cls(embedding=embedding, anchors=anchors, negatives=negative_anchors, text=text, image=image,
                    min_score=min_score, max_score=max_score, aggregate=aggregate, where=where, order=order,

@@ -105,11 +105,19 @@ _V4 = [  # vectors stored uncompressed (embedding floats do not compress, and tr
     "DROP TABLE import_staging",
 ]
 
+_V5 = [  # shared searches: a whole search under a short content key, so links with many anchors stay short
+    """CREATE TABLE shared_searches (
+        key VARCHAR PRIMARY KEY,
+        query JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
     (3, _V3),
     (4, _V4),
+    (5, _V5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -6,6 +6,6 @@ this package imports no deep-learning library: torch and friends load with the f
 """
 
 from .base import Encoder
-from .loader import DEFAULT_BATCH, ENCODERS, clear, get_encoder, prepare_encoder
+from .loader import DEFAULT_BATCH, ENCODERS, clear, get_encoder, is_loaded, prepare_encoder
 
-__all__ = ["Encoder", "ENCODERS", "DEFAULT_BATCH", "prepare_encoder", "get_encoder", "clear"]
+__all__ = ["Encoder", "ENCODERS", "DEFAULT_BATCH", "prepare_encoder", "get_encoder", "is_loaded", "clear"]

@@ -66,6 +66,14 @@ def get_encoder(spec: ModelSpec, device=None, weights=None, pretrained=None) -> 
     return prepare_encoder(spec, device, weights, pretrained)()
 
 
+def is_loaded(spec: ModelSpec) -> bool:
+    """Whether an encoder for ``spec`` is ready in this process (the built-in color-texture model always is)."""
+    if spec.family == "color-texture":
+        return True
+    with _lock:
+        return any(key[0] == spec.name for key in _loaded)
+
+
 def clear() -> None:
     """Forget every loaded model (frees their memory)."""
     with _lock:
