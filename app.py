@@ -4,7 +4,7 @@ Every page runs through this script: ``st.navigation`` below is the app's one na
 (``/``, ``/slices``, ``/labeling``, ``/embeddings``) is the ``url_path`` of one ``st.Page``. Streamlit
 still treats the ``pages/`` folder as an old-style multipage app until ``st.navigation`` has run once in
 the server process, so on a fresh server a bookmark to ``/labeling`` runs ``pages/labeling.py`` on its
-own; the page scripts notice that (no :data:`ENTRY` mark) and hand over to this script (:func:`enter`).
+own; the page scripts notice that (no entry mark in the session) and hand over to this script (:func:`enter`).
 
 Nothing here makes the browser fetch from another host: the favicon is an inline SVG (a ``data:`` URL),
 not a Material icon (which the browser would download from fonts.gstatic.com).
@@ -12,9 +12,8 @@ not a Material icon (which the browser would download from fonts.gstatic.com).
 
 import streamlit as st
 
-from dashboard import style
+from dashboard import session, style
 
-ENTRY = "_app_entry"  # set just before a page runs under this script's navigation; the page pops it
 # a 2×2 grid in the theme's primary colour (the favicon; inline, so no request leaves the server)
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="#4f46e5">'
            + "".join(f'<rect x="{x}" y="{y}" width="8" height="8" rx="1.5"/>' for y in (3, 13) for x in (3, 13))
@@ -31,10 +30,12 @@ def main() -> None:
                             url_path="labeling"),
         "embeddings": st.Page("pages/embeddings.py", title="Embeddings", icon=":material/hub:",
                               url_path="embeddings"),
+        "batches": st.Page("pages/batches.py", title="Batches", icon=":material/inventory_2:", url_path="batches"),
+        "upload": st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
     }
-    st.session_state["_pages_by_name"] = pages
+    session.set_pages(pages)
     page = st.navigation(list(pages.values()), position="top")
-    st.session_state[ENTRY] = True
+    session.mark_entry()  # this run is the app's; the page script takes the mark
     page.run()
 
 
@@ -44,7 +45,7 @@ def enter(run_page) -> None:
     ``run_page`` shows the page. A page script started without this script (Streamlit's ``pages/``
     folder loader on a fresh server) runs the app instead, which opens the same page by its URL.
     """
-    if st.session_state.pop(ENTRY, False):
+    if session.take_entry():
         run_page()
         return
     main()

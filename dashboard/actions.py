@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import query_panel, results, selection
-from . import state as search_state
+from . import results, row_detail, session
+from .session import selection
 from .common import (attempt, bump, call, close_dialog, dialog_args, flash, open_dialog,
                      show_error)
 
@@ -15,21 +15,12 @@ from catalog.metadata import parse_assignment_lines
 
 # -- selection -> query ---------------------------------------------------------------------------------
 def _similar_to_selection() -> None:
-    ids = selection.ids()
-    search_state.update(anchors=ids, negatives=[], text=None, image=None, image_name=None, slice=None)
-    st.session_state.pop("_slice_base", None)
+    session.start_query(selection.ids())
     st.rerun(scope="app")  # the toolbar runs in the results fragment; the query is the whole page's
 
 
 def _add_anchors(negative: bool) -> None:
-    s = search_state.get()
-    ids = selection.ids()
-    if negative:
-        search_state.update(negatives=list(dict.fromkeys(s.negatives + ids)),
-                            anchors=[a for a in s.anchors if a not in set(ids)])
-    else:
-        search_state.update(anchors=list(dict.fromkeys(s.anchors + ids)),
-                            negatives=[a for a in s.negatives if a not in set(ids)])
+    session.add_anchors(selection.ids(), negative)
     selection.clear()
     st.rerun(scope="app")
 
@@ -41,17 +32,16 @@ def _open(name: str, *args) -> None:
 
 
 def _select_all(cat) -> None:
-    s = search_state.get()
     try:
-        selection.put(results.all_ids(cat, s))
+        selection.put(results.all_ids(cat, session.search()))
     except CatalogError as exc:
-        st.session_state["_action_error"] = exc
+        session.defer_error("toolbar", exc)
 
 
 # -- dialogs --------------------------------------------------------------------------------------------------
 @st.dialog("Save as slice", width="medium", on_dismiss=close_dialog)
 def save_slice_dialog(cat, what: str) -> None:
-    s = search_state.get()
+    s = session.search()
     if what == "search":
         st.caption("A slice is the whole search: embedding, anchors, score range, aggregation and filters. "
                    "It is dynamic: rows added later appear in it when they match.")
@@ -74,8 +64,7 @@ def save_slice_dialog(cat, what: str) -> None:
         if sl is not None:
             bump()
             if what == "search":
-                search_state.put(s.copy(slice=sl.name))
-                st.session_state["_slice_base"] = search_state.get().slice_key()
+                session.saved_as_slice(sl.name)
             flash(f"Slice {sl.name!r} saved")
             close_dialog()
             st.rerun()
@@ -130,16 +119,58 @@ def metadata_dialog(cat) -> None:
             st.rerun()
 
 
-def _to_labeling() -> None:
-    st.session_state["labeling_source"] = "Selected rows"
-    st.session_state["labeling_rows"] = selection.ids()
+LABEL_LOOKUP_ROWS = 20_000
+
+
+@st.dialog("Label the selection", width="medium", on_dismiss=close_dialog)
+def label_dialog(cat, mode: str) -> None:
+    ids, n = selection.ids(), selection.count()
+    if mode == "add":
+        st.caption(f"Gives each of the {n:,} selected rows the labels (manual and reviewed, so they join the "
+                   "labeled pool) in one transaction.")
+        known = call(cat.label_counts)
+        names = st.multiselect("Labels", list(known or {}), key="dlg_label_add", accept_new_options=True,
+                               placeholder="Pick a label or type a new one")
+        if st.button("Add labels", type="primary", icon=":material/new_label:", key="dlg_label_add_go",
+                     disabled=not names):
+            ok, new = attempt(cat.add_labels, ids, names)
+            if ok:
+                _labeled(f"{_names(names)} added to {n:,} row{'s' if n != 1 else ''} ({new:,} new)")
+        return
+    if n <= LABEL_LOOKUP_ROWS:  # the labels the selection carries
+        got = call(cat.get_labels, ids)
+        have = sorted({lab["label"] for labs in (got or {}).values() for lab in labs})
+    else:  # a very large selection: every label of the catalog
+        got = call(cat.label_counts)
+        have = sorted(got or {})
+    if got is not None and not have:
+        st.info("The selected rows have no labels.")
+        return
+    st.caption(f"Removes the labels from those of the {n:,} selected rows that carry them, in one transaction.")
+    names = st.multiselect("Labels", have, key="dlg_label_remove", placeholder="Pick labels")
+    if st.button("Remove labels", type="primary", icon=":material/label_off:", key="dlg_label_remove_go",
+                 disabled=not names):
+        ok, removed = attempt(cat.remove_labels_from, ids, names)
+        if ok:
+            _labeled(f"{removed:,} label{'s' if removed != 1 else ''} removed ({_names(names)})")
+
+
+def _names(names) -> str:
+    return ", ".join(f"“{x.strip()}”" for x in names)
+
+
+def _labeled(message: str) -> None:
+    bump()
+    flash(message)
+    close_dialog()
+    st.rerun()
 
 
 # -- the toolbar -----------------------------------------------------------------------------------------------
 def toolbar(cat, s, total: int) -> None:
     """Actions on the selection and on the whole result set, above the gallery."""
     n = selection.count()
-    err = st.session_state.pop("_action_error", None)
+    err = session.take_error("toolbar")
     if err is not None:
         show_error(err)
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="toolbar"):
@@ -161,9 +192,13 @@ def toolbar(cat, s, total: int) -> None:
                   on_click=_open, args=("catalog:batch",))
         st.button("Set metadata", key="act_meta", icon=":material/sell:", disabled=none,
                   on_click=_open, args=("catalog:metadata",))
+        st.button("Add label", key="act_label_add", icon=":material/new_label:", disabled=none,
+                  on_click=_open, args=("catalog:labels", "add"), help="Label the selected rows")
+        st.button("Remove label", key="act_label_remove", icon=":material/label_off:", disabled=none,
+                  on_click=_open, args=("catalog:labels", "remove"), help="Remove labels from the selected rows")
         if st.button("Label by similarity", key="act_label", icon=":material/auto_awesome:", disabled=none):
-            _to_labeling()
-            st.switch_page(st.session_state["_pages_by_name"]["labeling"])
+            session.hand_to_labeling(selection.ids())
+            st.switch_page(session.app_page("labeling"))
 
 
 def save_search_button(cat, s) -> None:
@@ -181,6 +216,11 @@ def dialogs(cat) -> None:
         batch_dialog(cat)
     if dialog_args("catalog:metadata") is not None:
         metadata_dialog(cat)
+    args = dialog_args("catalog:labels")
+    if args is not None:
+        label_dialog(cat, *args)
+    args = dialog_args(row_detail.NAME)
+    if args is not None:
+        row_detail.dialog(cat, *args)
 
 
-__all__ = ["toolbar", "save_search_button", "query_panel"]

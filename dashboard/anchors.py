@@ -8,40 +8,23 @@ import streamlit as st
 
 from catalog import thumbnails
 
-from . import query_panel, results
-from . import state as search_state
+from . import results, session
 from .common import call
 
 CHIPS_SHOWN = 5  # per strip; the rest are listed compactly, so the panel keeps its height
 
 def _remove(row_id: str, negative: bool) -> None:
-    s = search_state.get()
-    if negative:
-        search_state.update(negatives=[a for a in s.negatives if a != row_id])
-    else:
-        search_state.update(anchors=[a for a in s.anchors if a != row_id])
-
-
-def _clear() -> None:
-    query_panel.clear_image()
-    search_state.update(anchors=[], negatives=[], text=None, image=None, image_name=None, slice=None)
-    st.session_state.pop("_slice_base", None)
-    query_panel.mark_reload()
+    session.remove_anchors([row_id], negative)
 
 
 def _clear_text() -> None:
-    search_state.update(text=None)
-    query_panel.mark_reload()
+    session.update(text=None)
+    session.mark_reload()
 
 
 def _remove_many(key: str, negative: bool) -> None:
-    chosen = set(st.session_state.get(key) or [])
-    s = search_state.get()
-    if negative:
-        search_state.update(negatives=[a for a in s.negatives if a not in chosen])
-    else:
-        search_state.update(anchors=[a for a in s.anchors if a not in chosen])
-    st.session_state[key] = []
+    session.remove_anchors(session.widget(key) or [], negative)
+    session.set_widget(key, [])
 
 
 def _strip(cat, ids: list[str], by_id: dict, thumbs: dict, negative: bool) -> None:
@@ -60,7 +43,7 @@ def _strip(cat, ids: list[str], by_id: dict, thumbs: dict, negative: bool) -> No
         st.multiselect("Remove", rest, key=key, format_func=lambda r: by_id[r]["global_key"],
                        placeholder="Choose anchors to remove")
         st.button("Remove chosen", key=f"anchors_rm_{kind}", icon=":material/close:", on_click=_remove_many,
-                  args=(key, negative), disabled=not st.session_state.get(key))
+                  args=(key, negative), disabled=not session.widget(key))
 
 
 def _chip(cat, row: dict, thumb, negative: bool) -> None:
@@ -92,7 +75,7 @@ def render(cat, s) -> None:
         head = st.container(horizontal=True, vertical_alignment="center")
         n = len(s.anchors) + bool(s.text) + bool(s.image)
         head.markdown(f"**Anchors** · {n} positive" + (f" · {len(s.negatives)} negative" if s.negatives else ""))
-        head.button("Clear all", key="anchors_clear", icon=":material/delete_sweep:", on_click=_clear)
+        head.button("Clear all", key="anchors_clear", icon=":material/delete_sweep:", on_click=session.clear_query)
         with st.container(horizontal=True, gap="small", key="anchors_strip"):
             if s.text:
                 with st.container(border=True, width=200, key="anchor_text"):
@@ -102,7 +85,7 @@ def render(cat, s) -> None:
                 with st.container(border=True, width=132, key="anchor_image"):
                     st.image(s.image, width=110, caption=s.image_name)
                     st.button("Remove", key="rm_image", icon=":material/close:", type="tertiary",
-                              on_click=query_panel.clear_image)
+                              on_click=session.clear_image)
             _strip(cat, s.anchors, by_id, thumbs, negative=False)
         if s.negatives:
             st.markdown(":red[**Negative anchors**] · results move away from these")

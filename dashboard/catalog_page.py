@@ -12,16 +12,30 @@ import math
 
 import streamlit as st
 
-from . import actions, anchors, gallery, query_panel, results
-from . import state as search_state
-from .common import bump, forget_other_dialogs, generation, get_catalog, guard, show_error, show_flash
+from . import actions, address, anchors, gallery, query_panel, results, session
+from .common import bump, embeddings, forget_other_dialogs, generation, get_catalog, guard, show_error, show_flash
 from .state import PER_PAGE
 
 from catalog import CatalogError
 
 
-def _on_page() -> None:
-    search_state.get().page = int(st.session_state.get("w_page") or 1)
+ORDERS = {"desc": "Best score first", "asc": "Lowest score first"}
+
+
+def _on_page(key: str = "w_page") -> None:
+    session.search().page = int(session.widget(key) or 1)
+
+
+def _on_order() -> None:
+    session.update(order=session.widget("w_order") or "desc")
+
+
+def _span(s, page) -> str:
+    """Which rows of the results this page shows ("rows 289–336 of 2,097")."""
+    if not page.rows:
+        return f"0 of {page.total:,}"
+    first = (s.page - 1) * PER_PAGE + 1
+    return f"rows {first:,}–{first + len(page.rows) - 1:,} of {page.total:,}"
 
 
 def _refresh() -> None:
@@ -31,11 +45,10 @@ def _refresh() -> None:
 def _adopt_url(cat) -> None:
     """Apply a shared link or ``?slice=NAME`` once, resolving anchor keys to row ids."""
     try:
-        before = st.session_state.get("search")
-        problems = search_state.sync_from_url(cat)
-        s = search_state.get()
+        before = session.search() if session.has_search() else None
+        problems = address.sync_from_url(cat)
+        s = session.search()
         if s is not before:
-            query_panel.mark_reload()
             refs = s.anchors + s.negatives
             if refs:
                 found = cat.refs.lookup(refs)
@@ -48,17 +61,28 @@ def _adopt_url(cat) -> None:
                                     f"{'they were' if len(unknown) > 1 else 'it was'} left out.")
                 s.anchors = list(dict.fromkeys(found[r] for r in s.anchors if found.get(r)))
                 s.negatives = list(dict.fromkeys(found[r] for r in s.negatives if found.get(r)))
-                if st.session_state.get("_slice_base") is not None and not unknown:
-                    st.session_state["_slice_base"] = s.slice_key()
+                if not unknown:
+                    session.rebase_slice()
         for p in problems:
             st.warning(p)
     except CatalogError as exc:
         show_error(exc)
 
 
+def _fetch(cat, s):
+    """``results.cached_fetch``, saying so while a prompt's model loads (seconds, the first time only)."""
+    model = cat.query_model(s.embedding) if (s.text or s.image) and s.embedding else None
+    if model is None or model[1]:
+        return results.cached_fetch(cat, s)
+    with st.spinner(f"Loading the {model[0]} model for the first prompt — a few seconds; later prompts are fast…",
+                    show_time=True):
+        return results.cached_fetch(cat, s)
+
+
 def _heading(s, page) -> str:
     if page.mode == "similar":
-        rng = f"{s.min_score:.2f}–{s.max_score:.2f}"
+        used = page.score_range
+        rng = f"{used.min_score:.2f}–{used.max_score:.2f}"
         return f"{page.total:,} similar rows with a score in {rng}"
     if page.mode == "filter":
         return f"{page.total:,} rows match the filter"
@@ -69,54 +93,72 @@ def _outside(s) -> tuple:
     """What the parts of the page outside the results fragment depend on (the score range is not one)."""
     key = list(s.key())
     key[3:5] = []  # min and max score: only the fragment shows them (the slider keeps its own value)
-    return (tuple(key), s.slice, st.session_state.get("_slice_base"), st.session_state.get("_dialog"),
-            generation(), bool(st.session_state.get("_flash")))
+    return (tuple(key), s.slice, session.slice_base(), session.dialog(), generation(), session.has_flashes())
+
+
+def _empty_message(page) -> None:
+    if page.rows:
+        return
+    if page.mode == "similar":
+        st.info("No rows in this score range. Widen the range with the slider (e.g. 0.70–1), "
+                "or change the anchors or filters.", icon=":material/tune:")
+    elif page.total == 0 and page.mode == "all":
+        st.info("This catalog has no data rows yet. Add some on the Upload page, or with "
+                "`advtool datarows import PATH`.")
+    else:
+        st.info("No rows on this page.")
 
 
 @st.fragment(key="results")
 def _results(cat) -> None:
     """Heading, toolbar, gallery and pager for the state's current page."""
-    s = search_state.get()
-    if st.session_state.get("_outside") != _outside(s):
+    s = session.search()
+    if session.outside() != _outside(s):
         st.rerun(scope="app")  # a card or toolbar action changed the query or opened a dialog
+    status = st.container(key="results_status")  # fixed places, see page()
     if s.slice:
-        st.caption(f":material/bookmark: Slice **{s.slice}**"
-                   + ("" if st.session_state.get("_slice_base") == s.slice_key() else " · modified"))
+        status.caption(f":material/bookmark: Slice **{s.slice}**"
+                       + (" · modified" if session.slice_modified(s) else ""))
     try:
-        page = results.cached_fetch(cat, s)
+        with status:
+            page = _fetch(cat, s)
     except CatalogError as exc:
-        show_error(exc)
-        search_state.write_url(s)
+        with status:
+            show_error(exc)
+        address.write_url(cat, s)
         return
+    pages = max(1, math.ceil(page.total / PER_PAGE))
+    s.page = min(s.page, pages)
+    for key in ("w_page", "w_page_top"):
+        if pages > 1 and session.widget(key) != s.page:
+            session.set_widget(key, s.page)
     with st.container(horizontal=True, vertical_alignment="center", key="results_head"):
         st.subheader(_heading(s, page), anchor=False)
-        st.caption(f"{page.seconds * 1000:.0f} ms")
-        actions.save_search_button(cat, s)
-    actions.toolbar(cat, s, page.total)
-    if not page.rows:
+        st.caption(_span(s, page) + f" · {page.seconds * 1000:.0f} ms")
         if page.mode == "similar":
-            st.info("No rows in this score range. Widen the range with the slider (e.g. 0.70–1), "
-                    "or change the anchors or filters.", icon=":material/tune:")
-        elif page.total == 0 and page.mode == "all":
-            st.info("This catalog has no data rows yet. Import some with `advtool datarows import PATH`.")
-        else:
-            st.info("No rows on this page.")
-    similar = set()
+            if session.widget("w_order") != s.order:
+                session.set_widget("w_order", s.order)
+            st.selectbox("Sort", list(ORDERS), format_func=ORDERS.get, key="w_order", on_change=_on_order,
+                         label_visibility="collapsed", width=190, help="Order of the similar rows by score")
+        actions.save_search_button(cat, s)
+        if pages > 1:
+            st.pagination(pages, key="w_page_top", on_change=_on_page, args=("w_page_top",), max_visible_pages=5)
+    actions.toolbar(cat, s, page.total)
+    with st.container(key="results_message"):
+        _empty_message(page)
+    similar: set[str] = set()
     if s.embedding and page.rows:
         try:
             similar = cat.rows_with_vectors(s.embedding, [r["id"] for r in page.rows])
         except CatalogError as exc:
-            show_error(exc)
-    gallery.render(cat, page.rows, page.labels, similar)
+            with status:
+                show_error(exc)
+    gallery.render(cat, page.rows, page.labels, similar, page=s.page)
 
-    pages = max(1, math.ceil(page.total / PER_PAGE))
     if pages > 1:
-        s.page = min(s.page, pages)
-        if st.session_state.get("w_page") != s.page:
-            st.session_state["w_page"] = s.page
         with st.container(horizontal=True, horizontal_alignment="center", key="pager"):
             st.pagination(pages, key="w_page", on_change=_on_page, max_visible_pages=9)
-    search_state.write_url(s)
+    address.write_url(cat, s)
 
 
 def _meta_keys(rows) -> list[str]:
@@ -131,20 +173,27 @@ def page() -> None:
     cat = get_catalog()
     if cat is None:
         return
-    show_flash()
-    forget_other_dialogs("catalog:")
-    _adopt_url(cat)
-    s = search_state.get()
-    # the embedding must be known before searching; the sidebar shows it
-    from .common import embeddings
-    if s.embedding is None:
-        with guard():
-            s.embedding = query_panel.default_embedding(embeddings(cat))
-    anchors.render(cat, s)
+    # Fixed places: what comes and goes above the results (notices, the anchors panel) has its own
+    # container, so the results fragment is always the third block of the page. Were it to move, a run
+    # interrupted half-way (the slider moved while the page was redrawn after *Similar*) would leave the
+    # old gallery standing where the new anchors panel is drawn.
+    notices, query_slot = st.container(key="catalog_notices"), st.container(key="anchors_slot")
+    with notices:
+        show_flash()
+        forget_other_dialogs("catalog:")
+        _adopt_url(cat)
+        s = session.search()
+        # the embedding must be known before searching; the sidebar shows it
+        if s.embedding is None:
+            with guard():
+                s.embedding = query_panel.default_embedding(embeddings(cat))
+    with query_slot:
+        anchors.render(cat, s)
 
     page = None
     try:
-        page = results.cached_fetch(cat, s)
+        with notices:
+            page = _fetch(cat, s)
     except CatalogError:
         pass  # shown by the results fragment
     query_panel.render(cat, s, _meta_keys(page.rows) if page else [])
@@ -152,6 +201,6 @@ def page() -> None:
     st.sidebar.button("Refresh", icon=":material/refresh:", on_click=_refresh, key="refresh",
                       help="Read the catalog again (after changes made with the CLI)")
 
-    st.session_state["_outside"] = _outside(s)
+    session.set_outside(_outside(s))
     _results(cat)
     actions.dialogs(cat)

@@ -15,6 +15,9 @@ import streamlit as st
 
 from catalog import Catalog, CatalogBusy, CatalogError, ValidationError
 
+from . import session
+from .session import close_dialog, dialog_args, flash, forget_other_dialogs, generation, open_dialog  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DB = ROOT / "demo" / "catalog.duckdb"
 
@@ -106,13 +109,8 @@ def attempt(fn, *args, **kwargs) -> tuple[bool, object]:
         return False, None
 
 
-def flash(message: str, kind: str = "success") -> None:
-    """A message shown once on the next run (after ``st.rerun``)."""
-    st.session_state.setdefault("_flash", []).append((kind, message))
-
-
 def show_flash() -> None:
-    for kind, message in st.session_state.pop("_flash", []):
+    for kind, message in session.take_flashes():
         if kind == "success":
             st.toast(message, icon=":material/check_circle:")
         elif kind == "warning":
@@ -123,12 +121,8 @@ def show_flash() -> None:
 
 def bump() -> None:
     """Forget cached listings after the dashboard changed the catalog."""
-    st.session_state["_generation"] = st.session_state.get("_generation", 0) + 1
+    session.next_generation()
     _embeddings.clear()
-
-
-def generation() -> int:
-    return st.session_state.get("_generation", 0)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -160,22 +154,7 @@ class Timer:
         return False
 
 
-# -- dialogs that stay open across reruns ------------------------------------------------------------------
-def open_dialog(name: str, *args) -> None:
-    """Mark a dialog open (it is drawn on every run until it closes or is dismissed)."""
-    st.session_state["_dialog"] = (name, args)
-
-
-def close_dialog() -> None:
-    st.session_state.pop("_dialog", None)
-
-
-def dialog_args(name: str):
-    """The arguments of dialog ``name`` when it is open, else None."""
-    got = st.session_state.get("_dialog")
-    return got[1] if got and got[0] == name else None
-
-
+# -- dialogs that stay open across reruns (kept by the session) ----------------------------------------------
 def delete_buttons(key: str, delete, target, done) -> None:
     """The Delete / Cancel row of a confirmation dialog: Delete runs ``delete(target)`` and, when it
     succeeds, flashes ``done(result)`` and closes the dialog; keys ``{key}_confirm`` / ``{key}_cancel``."""
@@ -190,13 +169,6 @@ def delete_buttons(key: str, delete, target, done) -> None:
     if c2.button("Cancel", key=f"{key}_cancel", width="stretch"):
         close_dialog()
         st.rerun()
-
-
-def forget_other_dialogs(prefix: str) -> None:
-    """Close a dialog left open on another page."""
-    got = st.session_state.get("_dialog")
-    if got and not got[0].startswith(prefix):
-        close_dialog()
 
 
 def run_page(fn) -> None:

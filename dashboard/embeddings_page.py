@@ -7,6 +7,7 @@ import tempfile
 
 import streamlit as st
 
+from . import session
 from .common import (attempt, bump, close_dialog, dialog_args, embeddings, flash, forget_other_dialogs, get_catalog,
                      delete_buttons, open_dialog, show_error, show_flash, worded)
 
@@ -27,7 +28,7 @@ def _table(embs: list[dict]) -> None:
 def _create(cat) -> None:
     # The form keeps what was typed when the create fails (a taken or bad name, dims out of range); a
     # create that works starts fresh inputs (new widget keys), so the next one begins empty.
-    gen = st.session_state.get("emb_create_gen", 0)
+    gen = session.form_generation("create_embedding")
     with st.form("create_embedding", border=False, clear_on_submit=False):
         c1, c2 = st.columns([3, 1])
         name = c1.text_input("Name", placeholder="e.g. my-resnet-features", key=f"emb_new_name_{gen}")
@@ -36,7 +37,7 @@ def _create(cat) -> None:
         if st.form_submit_button("Create embedding", type="primary", icon=":material/add:"):
             ok, emb = attempt(cat.create_embedding, name, int(dims))
             if ok:
-                st.session_state["emb_create_gen"] = gen + 1
+                session.next_form_generation("create_embedding")
                 bump()
                 flash(f"Embedding type created id={emb.id}")
                 st.rerun()
@@ -67,7 +68,7 @@ class _ByteProgress(_Progress):
     counts = False
 
 
-_TARGET = "emb_import_target"  # the id of the embedding the user chose to import into
+_TARGET = "import_target"  # remembered: the id of the embedding the user chose to import into
 
 
 def _target_label(e: dict) -> str:
@@ -77,9 +78,9 @@ def _target_label(e: dict) -> str:
 def _remember_target(ids: list[str]) -> None:
     """The user picked a target. A value that is not an option id is the browser's stale label of an
     option whose vector count has changed since, not a choice: it is ignored."""
-    value = st.session_state.get("imp_emb")
+    value = session.widget("imp_emb")
     if value in ids:
-        st.session_state[_TARGET] = value
+        session.remember(_TARGET, value)
 
 
 def _import(cat, embs: list[dict]) -> None:
@@ -92,12 +93,12 @@ def _import(cat, embs: list[dict]) -> None:
     by_id = {e["id"]: e for e in custom}
     by_ref = {**{e["name"]: e for e in custom}, **by_id}  # an id or a name, as the library accepts
     ids = list(by_id)
-    chosen = st.session_state.get(_TARGET)
+    chosen = session.recall(_TARGET)
     if chosen not in by_id:
         chosen = ids[0]
-        st.session_state[_TARGET] = chosen
+        session.remember(_TARGET, chosen)
     # set on every run, so the browser also gets the option's current label (its vector count)
-    st.session_state["imp_emb"] = chosen
+    session.set_widget("imp_emb", chosen)
     st.selectbox("Into embedding", ids, key="imp_emb",
                  format_func=lambda i: _target_label(by_ref[i]) if i in by_ref else str(i),
                  on_change=_remember_target, args=(ids,))
@@ -122,7 +123,7 @@ def _import(cat, embs: list[dict]) -> None:
                 show_error(exc)
                 return
             bar.progress(1.0, text="Done")
-            st.session_state[_TARGET] = target
+            session.remember(_TARGET, target)
             bump()
             flash(f"{n:,} vectors imported into {name}")
             st.rerun()

@@ -15,11 +15,12 @@ import streamlit as st
 
 from catalog import thumbnails
 
-from . import selection
-from . import state as search_state
+from . import row_detail, session
+from .session import selection
 
 TEXT_CHARS = 220
 KEY = "gallery"
+DETAIL = row_detail.NAME
 
 _JS = """
 export default function (component) {
@@ -29,31 +30,62 @@ export default function (component) {
     grid = document.createElement("div");
     grid.className = "cat-grid";
     parentElement.appendChild(grid);
+    const boxes = () => [...grid.querySelectorAll("input[data-select]")];
+    const mark = (box) => box.closest(".cat-box").classList.toggle("cat-selected", box.checked);
+    grid.addEventListener("click", (e) => {
+      const select = e.target.closest(".cat-select");
+      if (select) {  // remember the modifier for the change event that follows (label click, then the box's)
+        if (e.target.tagName !== "INPUT" || e.shiftKey) grid._shift = e.shiftKey;
+        return;
+      }
+      const button = e.target.closest("button[data-similar]");
+      if (button) { setTriggerValue("similar", button.dataset.similar); return; }
+      const body = e.target.closest(".cat-card[data-open]");
+      if (body) setTriggerValue("open", body.dataset.open);
+    });
+    grid.addEventListener("keydown", (e) => {
+      const body = e.target.closest(".cat-card[data-open]");
+      if (body && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); setTriggerValue("open", body.dataset.open); }
+    });
     grid.addEventListener("change", (e) => {
       const box = e.target.closest("input[data-select]");
-      if (box) setTriggerValue("toggle", { id: box.dataset.select, on: box.checked });
-    });
-    grid.addEventListener("click", (e) => {
-      const button = e.target.closest("button[data-similar]");
-      if (button) setTriggerValue("similar", button.dataset.similar);
+      if (!box) return;
+      const all = boxes(), here = all.indexOf(box), last = all.findIndex((b) => b.dataset.select === grid._last);
+      const shift = grid._shift; grid._shift = false;
+      grid._last = box.dataset.select;
+      let ids = [box.dataset.select];
+      if (shift && last >= 0 && last !== here) {  // shift-click: the whole range takes this box's state
+        const range = all.slice(Math.min(last, here), Math.max(last, here) + 1);
+        for (const b of range) { b.checked = box.checked; mark(b); }
+        ids = range.map((b) => b.dataset.select);
+      }
+      mark(box);
+      setTriggerValue("toggle", { id: box.dataset.select, ids: ids, on: box.checked });
     });
   }
   const cards = (data && data.cards) || [];
   const layout = JSON.stringify(cards.map((c) => [c.id, c.html, c.similar]));
   if (grid.dataset.layout !== layout) {
+    const turned = grid.dataset.layout !== undefined && grid.dataset.page !== String(data.page);
     grid.dataset.layout = layout;
+    grid.dataset.page = String(data.page);
     grid.innerHTML = cards.map((c) =>
       `<div class="cat-box" data-row="${c.id}">${c.html}<div class="cat-controls">` +
-      `<label class="cat-select" title="Select this row"><input type="checkbox" data-select="${c.id}" ` +
-      `aria-label="Select"><span></span></label>` +
+      `<label class="cat-select" title="Select this row (shift-click: select the range)"><input type="checkbox" ` +
+      `data-select="${c.id}" aria-label="Select"><span></span></label>` +
       (c.similar ? `<button type="button" class="cat-similar" data-similar="${c.id}" ` +
         `title="Find rows similar to this one"><span class="cat-icon">image_search</span>Similar</button>` :
         `<span class="cat-novector" title="This row has no vector in the chosen embedding">no vector</span>`) +
       `</div></div>`).join("");
+    if (turned) {  // a new page of the same results: back to their top
+      const head = document.querySelector(".st-key-results_head");
+      if (head && head.getBoundingClientRect().top < 0) head.scrollIntoView({ block: "start" });
+    }
   }
   for (const c of cards) {
     const box = grid.querySelector(`input[data-select="${c.id}"]`);
     if (box && box.checked !== c.selected) box.checked = c.selected;
+    if (box) box.closest(".cat-box").classList.toggle("cat-selected", c.selected);
   }
 }
 """
@@ -63,23 +95,29 @@ _GALLERY = st.components.v2.component("catalog_gallery", js=_JS, isolate_styles=
 
 def find_similar(row_id: str) -> None:
     """Search with ``row_id`` as the only anchor (the whole page re-runs)."""
-    s = search_state.get()
-    search_state.update(anchors=[row_id], negatives=[], text=None, image=None, image_name=None, slice=None)
-    st.session_state.pop("_slice_base", None)
-    if s.embedding is None:
-        st.session_state["_need_default_embedding"] = True
+    session.start_query([row_id])
     st.rerun(scope="app")  # the query changed: the whole page, not only the results fragment
 
 
 def _event(name: str):
-    got = st.session_state.get(KEY)
+    got = session.widget(KEY)
     return got.get(name) if got is not None else None
 
 
 def _on_toggle() -> None:
     ev = _event("toggle")
-    if isinstance(ev, dict) and isinstance(ev.get("id"), str):
-        selection.set(ev["id"], bool(ev.get("on")))
+    if not isinstance(ev, dict):
+        return
+    ids = ev.get("ids") if isinstance(ev.get("ids"), list) else [ev.get("id")]
+    for rid in ids:
+        if isinstance(rid, str):
+            selection.set(rid, bool(ev.get("on")))
+
+
+def _on_open() -> None:
+    rid = _event("open")
+    if isinstance(rid, str):
+        session.open_dialog(DETAIL, rid)  # drawn by the full page run (the fragment sees the dialog and re-runs it)
 
 
 def _on_similar() -> None:
@@ -122,11 +160,13 @@ def card_html(row: dict, thumb, labels: list[str]) -> str:
     if labels:
         labs = '<div class="cat-labels">' + "".join(
             f'<span class="cat-badge cat-label">{html.escape(lab)}</span>' for lab in labels[:4]) + "</div>"
-    return f'<div class="cat-card">{body}{meta}{labs}</div>'
+    rid = html.escape(row["id"], quote=True)
+    return (f'<div class="cat-card" data-open="{rid}" role="button" tabindex="0" '
+            f'title="Open the details of this row">{body}{meta}{labs}</div>')
 
 
 def render(cat, rows: list[dict], labels: dict[str, list[str]] | None = None,
-           similar: set[str] | None = None) -> None:
+           similar: set[str] | None = None, page: int = 1) -> None:
     """Cards for ``rows`` (dicts from ``get_datarows`` with an optional ``score``) in a grid; only the
     rows in ``similar`` (those with a vector in the chosen embedding) offer *Similar*."""
     if not rows:
@@ -135,5 +175,5 @@ def render(cat, rows: list[dict], labels: dict[str, list[str]] | None = None,
     labels = labels or {}
     cards = [{"id": r["id"], "html": card_html(r, thumbs.get(r["id"]), labels.get(r["id"], [])),
               "selected": selection.contains(r["id"]), "similar": r["id"] in (similar or ())} for r in rows]
-    _GALLERY(key=KEY, data={"cards": cards},
-             on_toggle_change=_on_toggle, on_similar_change=_on_similar)
+    _GALLERY(key=KEY, data={"cards": cards, "page": page},
+             on_toggle_change=_on_toggle, on_similar_change=_on_similar, on_open_change=_on_open)

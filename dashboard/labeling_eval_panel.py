@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from . import session
 from .common import attempt, generation
 
 RESULTS = (1, 2, 3, 5, 10, 20)
@@ -12,24 +13,23 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _use(k: int, threshold: float) -> None:
-    st.session_state["lbs_k"] = int(k)
-    st.session_state["lbs_thr"] = int(round(threshold * 100))
-    st.session_state["lbs_top"] = False
-    kept = st.session_state.setdefault("_lbs_kept", {})
-    kept.update(lbs_k=int(k), lbs_thr=int(round(threshold * 100)), lbs_top=False)
+    values = {"lbs_k": int(k), "lbs_thr": int(round(threshold * 100)), "lbs_top": False}
+    for key, value in values.items():
+        session.set_widget(key, value)
+    session.labeling().kept.update(values)
 
 
 def render(cat, embedding: str | None) -> None:
     with st.expander("How well will it work? Leave-one-out evaluation on the labeled pool",
-                     expanded="lbs_eval" in st.session_state, icon=":material/insights:"):
+                     expanded=session.labeling().evaluation is not None, icon=":material/insights:"):
         st.caption("Each labeled row is predicted from the other labeled rows, for several numbers of results (k) "
                    "and thresholds. Precision: share of suggested labels that are right; coverage: share of rows "
                    "that get a suggestion; accuracy: the top label is right.")
         if st.button("Evaluate", icon=":material/insights:", key="lbs_eval_go", disabled=not embedding):
             ok, ev = attempt(cat.evaluate_label_by_similarity, embedding, results=RESULTS, thresholds=THRESHOLDS)
             if ok:
-                st.session_state["lbs_eval"] = (embedding, generation(), ev.to_dict())
-        got = st.session_state.get("lbs_eval")
+                session.labeling().evaluation = (embedding, generation(), ev.to_dict())
+        got = session.labeling().evaluation
         if not got or got[0] != embedding:
             return
         if got[1] != generation():  # labels were applied or changed since: the numbers are of another pool

@@ -6,58 +6,54 @@ import io
 
 import streamlit as st
 
-from . import labeling_eval_panel, labeling_review, results, selection
-from . import state as search_state
+from . import labeling_eval_panel, labeling_review, results, session
+from .session import selection
 from .common import (attempt, bump, embeddings, flash, forget_other_dialogs, get_catalog, show_error, show_flash,
                      worded)
 
 from catalog import CatalogError
 
 SOURCES = ["Current results", "Selected rows", "A slice", "All unlabeled rows"]
-# the page's choices, kept in plain session state: Streamlit forgets a widget's value when another page
-# runs, so each widget starts from its kept value and writes it back on every change
+# the page's choices, kept in the session (Labeling.kept): Streamlit forgets a widget's value when another
+# page runs, so each widget starts from its kept value and writes it back on every change
 KEPT = {"lbs_emb": None, "lbs_source": "All unlabeled rows", "lbs_slice": None, "lbs_k": 10, "lbs_thr": 30,
         "lbs_top": False, "lbs_limit": 50}
 
 
 def _restore() -> None:
-    ss = st.session_state
-    kept = ss.setdefault("_lbs_kept", {})
+    kept = session.labeling().kept
     for key, default in KEPT.items():
-        if key not in ss and (key in kept or default is not None):
-            ss[key] = kept.get(key, default)
+        if not session.has_widget(key) and (key in kept or default is not None):
+            session.set_widget(key, kept.get(key, default))
 
 
 def _keep() -> None:
-    ss = st.session_state
-    ss["_lbs_kept"] = {key: ss[key] for key in KEPT if key in ss}
+    session.labeling().kept = {key: session.widget(key) for key in KEPT if session.has_widget(key)}
 
 
 def _restore_params() -> None:
     """Put the parameters of the suggestions on screen back (the reviewer keeps the edits)."""
-    ss = st.session_state
-    old = ss.get("lbs_params")
+    old = session.labeling().params
     if old:
-        ss["lbs_emb"], ss["lbs_k"], ss["lbs_thr"], ss["lbs_top"] = old[0], old[1], old[2], old[3]
-        if len(old) > 4:
-            ss["lbs_source"], ss["lbs_slice"] = old[4], old[5]
+        for key, value in zip(("lbs_emb", "lbs_k", "lbs_thr", "lbs_top", "lbs_source", "lbs_slice"), old):
+            session.set_widget(key, value)
     _keep()
 
 
 def _discard_edits() -> None:
-    st.session_state["_lbs_discard"] = True
+    session.labeling().discard = True
 
 
 def _rows_for(cat, source: str, slice_name: str | None, emb: str):
     """The rows to label, as ``label_by_similarity`` takes them."""
     if source == "Current results":
-        s = search_state.get()
+        s = session.search()
         if not (s.is_similarity or s.where):
             raise CatalogError("there is no current search: on the Catalog page find similar rows or filter first, "
                                "or choose another source")
         return results.all_ids(cat, s)
     if source == "Selected rows":
-        ids = st.session_state.get("labeling_rows") or selection.ids()
+        ids = session.labeling().handed_rows or selection.ids()
         if not ids:
             raise CatalogError("no rows are selected: tick rows on the Catalog page first, or choose another source")
         return ids
@@ -81,10 +77,10 @@ def _export(cat, fmt: str):
 
 def _params() -> tuple:
     """What the suggestions on screen were made from: embedding, k, threshold %, top only, source, slice."""
-    ss = st.session_state
-    source = ss.get("lbs_source")
-    return (ss.get("lbs_emb"), int(ss.get("lbs_k") or 10), int(ss.get("lbs_thr") if ss.get("lbs_thr") is not None else 30),
-            bool(ss.get("lbs_top")), source, ss.get("lbs_slice") if source == "A slice" else None)
+    w = session.widget
+    source = w("lbs_source")
+    return (w("lbs_emb"), int(w("lbs_k") or 10), int(w("lbs_thr") if w("lbs_thr") is not None else 30),
+            bool(w("lbs_top")), source, w("lbs_slice") if source == "A slice" else None)
 
 
 def _run(cat, rows_arg, params: tuple, limit: int) -> None:
@@ -93,18 +89,19 @@ def _run(cat, rows_arg, params: tuple, limit: int) -> None:
     parsed = list(res.results)
     total = len(parsed)
     parsed = parsed[:limit]
-    run = st.session_state.get("lbs_run", 0) + 1
-    st.session_state.update(lbs_run=run, lbs_rows=parsed, lbs_total=total, lbs_params=params, lbs_page=1)
+    session.labeling().start_run(parsed, total, params)
+    session.set_widget("lbs_page", 1)
 
 
 def _controls(cat, embs: list[dict]) -> tuple:
-    ss = st.session_state
+    lab = session.labeling()
     names = [e["name"] for e in embs if e["count"] > 0] or [e["name"] for e in embs]
-    if ss.get("lbs_emb") not in names:
-        s = search_state.get()
-        ss["lbs_emb"] = s.embedding if s.embedding in names else names[0]
-    if ss.get("labeling_source") in SOURCES:
-        ss["lbs_source"] = ss.pop("labeling_source")
+    if session.widget("lbs_emb") not in names:
+        s = session.search()
+        session.set_widget("lbs_emb", s.embedding if s.embedding in names else names[0])
+    if lab.handed_source in SOURCES:  # rows handed over from the Catalog page
+        session.set_widget("lbs_source", lab.handed_source)
+        lab.handed_source = None
     c1, c2, c3 = st.columns([2, 2, 1.3], gap="medium")
     with c1:
         st.selectbox("Embedding", names, key="lbs_emb", on_change=_keep)
@@ -112,11 +109,11 @@ def _controls(cat, embs: list[dict]) -> tuple:
         slice_name = None
         if source == "A slice":
             names_sl = [sl.name for sl in cat.get_slices()]
-            if ss.get("lbs_slice") not in names_sl:
-                ss.pop("lbs_slice", None)
+            if session.widget("lbs_slice") not in names_sl:
+                session.forget_widget("lbs_slice")
             slice_name = st.selectbox("Slice", names_sl, key="lbs_slice", placeholder="no slices yet", on_change=_keep)
         elif source == "Selected rows":
-            n = len(ss.get("labeling_rows") or selection.ids())
+            n = len(lab.handed_rows or selection.ids())
             st.caption(f"{n:,} rows selected on the Catalog page")
     with c2:
         st.number_input("Number of results", min_value=1, max_value=100, step=1, key="lbs_k", on_change=_keep,
@@ -151,7 +148,7 @@ def page() -> None:
     if not embs:
         st.info("No embeddings yet.")
         return
-    ss = st.session_state
+    lab = session.labeling()
     _restore()
     with st.container(border=True, key="lbs_controls"):
         try:
@@ -160,10 +157,11 @@ def page() -> None:
             show_error(exc)
             return
     params = _params()
-    rows = ss.get("lbs_rows")
-    recompute = rows is not None and ss.get("lbs_params") != params
-    edited = recompute and labeling_review.edited(ss.get("lbs_run", 0), rows)
-    if edited and not go and not ss.pop("_lbs_discard", False):
+    rows = lab.rows
+    recompute = rows is not None and lab.params != params
+    edited = recompute and labeling_review.edited(rows)
+    discard, lab.discard = lab.discard, False
+    if edited and not go and not discard:
         # ask first: the reviewer's ticks and added labels belong to the suggestions on screen
         with st.container(border=True, key="lbs_ask"):
             st.warning("The parameters changed. New suggestions would discard your ticks and added labels.",
@@ -177,35 +175,30 @@ def page() -> None:
     if go or recompute:
         try:
             with st.spinner("Finding the nearest labeled rows…"):
-                _run(cat, _rows_for(cat, source, slice_name, params[0]), params, int(ss.get("lbs_limit") or 50))
+                _run(cat, _rows_for(cat, source, slice_name, params[0]), params, int(session.widget("lbs_limit") or 50))
         except CatalogError as exc:
             show_error(exc)
-            ss.pop("lbs_rows", None)
-            ss["lbs_params"] = params
-    rows = ss.get("lbs_rows")
+            lab.rows, lab.params = None, params
+    rows = lab.rows
     if rows is not None:
-        run = ss.get("lbs_run", 0)
-        total = ss.get("lbs_total", len(rows))
+        run = lab.run
+        total = lab.total
         with st.container(horizontal=True, vertical_alignment="center", key="lbs_head"):
             st.subheader(f"Review {len(rows):,} rows" + (f" (of {total:,})" if total > len(rows) else ""), anchor=False)
             n_sugg = sum(s.suggested for r in rows for s in r.labels)
             st.caption(f"{n_sugg:,} suggested labels")
             if st.button(f"Apply to {len(rows):,} rows", type="primary", icon=":material/done_all:", key="lbs_apply",
                          disabled=not rows):
-                ok, n = attempt(labeling_review.apply, cat, run, rows)
+                ok, n = attempt(labeling_review.apply, cat, rows)
                 if ok:
                     bump()
-                    ss.pop("lbs_rows", None)
-                    ss.pop("labeling_rows", None)
+                    lab.end_run()
                     flash(f"{n:,} labels saved as reviewed on {len(rows):,} rows; they now join the labeled pool")
                     st.rerun()
         if not rows:
             st.info("Nothing to review: no rows to label from this source.")
         else:
-            try:
-                labeling_review.render(cat, run, rows, params[1])
-            except CatalogError as exc:
-                show_error(exc)
+            labeling_review.render(cat, run, rows, params[1])
 
     labeling_eval_panel.render(cat, params[0])
 

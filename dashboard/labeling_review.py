@@ -8,8 +8,11 @@ import html
 
 import streamlit as st
 
-from catalog import ReviewDecision, thumbnails
+from catalog import CatalogError, ReviewDecision, thumbnails
 from catalog.labeling import RowSuggestions
+
+from . import session
+from .common import show_error
 
 ROWS_PER_PAGE = 10
 HITS_SHOWN = 10
@@ -19,27 +22,28 @@ def tick_key(run: int, row_id: str, label: str) -> str:
     return f"lbs_{run}_{row_id}_{label}"
 
 
-def added(run: int) -> dict[str, list[str]]:
-    return st.session_state.setdefault(f"lbs_added_{run}", {})
+def added() -> dict[str, list[str]]:
+    """Labels the reviewer added to rows of the suggestions on screen."""
+    return session.labeling().added
 
 
-def decided(run: int) -> dict[tuple[str, str], bool]:
-    """The reviewer's ticks and unticks of this run, ``{(row_id, label): ticked}``: plain session state, not
-    widget state, so that they survive paging (Streamlit forgets the state of a checkbox that a run does
-    not draw, and the review list draws one page of rows at a time)."""
-    return st.session_state.setdefault(f"lbs_ticks_{run}", {})
+def decided() -> dict[tuple[str, str], bool]:
+    """The reviewer's ticks and unticks of the suggestions on screen, ``{(row_id, label): ticked}``: kept by
+    the session, not as widget state, so that they survive paging (Streamlit forgets the state of a
+    checkbox that a run does not draw, and the review list draws one page of rows at a time)."""
+    return session.labeling().decided
 
 
 def _on_tick(run: int, row_id: str, label: str) -> None:
-    decided(run)[(row_id, label)] = bool(st.session_state.get(tick_key(run, row_id, label)))
+    decided()[(row_id, label)] = bool(session.widget(tick_key(run, row_id, label)))
 
 
-def ticks(run: int, rows: list[RowSuggestions]) -> dict[tuple[str, str], bool]:
+def ticks(rows: list[RowSuggestions]) -> dict[tuple[str, str], bool]:
     """The reviewer's ticks on every page (a label never touched keeps its suggestion; an added label is
     ticked until unticked)."""
     out = {}
-    extra = added(run)
-    done = decided(run)
+    extra = added()
+    done = decided()
     for r in rows:
         for s in r.labels:
             out[(r.id, s.label)] = bool(done.get((r.id, s.label), s.suggested))
@@ -48,28 +52,28 @@ def ticks(run: int, rows: list[RowSuggestions]) -> dict[tuple[str, str], bool]:
     return out
 
 
-def edited(run: int, rows: list[RowSuggestions]) -> bool:
+def edited(rows: list[RowSuggestions]) -> bool:
     """Whether the reviewer changed anything (a tick or an added label)."""
-    if any(added(run).values()):
+    if any(added().values()):
         return True
-    done = decided(run)
+    done = decided()
     return any((r.id, s.label) in done and done[(r.id, s.label)] != s.suggested for r in rows for s in r.labels)
 
 
 def _add_label(run: int, row_id: str) -> None:
     key = f"lbs_new_{run}_{row_id}"
-    name = (st.session_state.get(key) or "").strip()
+    name = (session.widget(key) or "").strip()
     if name:
-        lst = added(run).setdefault(row_id, [])
+        lst = added().setdefault(row_id, [])
         if name not in lst:
             lst.append(name)
-        decided(run)[(row_id, name)] = True
-    st.session_state[key] = ""
+        decided()[(row_id, name)] = True
+    session.set_widget(key, "")
 
 
 def _tick_box(run: int, row_id: str, label: str, caption: str, default: bool) -> None:
     """A checkbox drawn from (and writing to) :func:`decided`, whichever page it was last seen on."""
-    st.checkbox(caption, value=bool(decided(run).get((row_id, label), default)), key=tick_key(run, row_id, label),
+    st.checkbox(caption, value=bool(decided().get((row_id, label), default)), key=tick_key(run, row_id, label),
                 on_change=_on_tick, args=(run, row_id, label))
 
 
@@ -101,20 +105,31 @@ def render_row(cat, run: int, r: RowSuggestions, rows_by_id: dict, thumbs: dict,
                         st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(names[:2]))
         with c_labels:
             st.caption("Labels (ticked = suggested)")
-            if not r.labels and not added(run).get(r.id):
+            if not r.labels and not added().get(r.id):
                 st.markdown(":gray[no labels among the neighbours]")
             for s in r.labels:
                 _tick_box(run, r.id, s.label, f"{s.label} · {s.score * 100:.0f}%", s.suggested)
-            for lab in added(run).get(r.id, []):
+            for lab in added().get(r.id, []):
                 _tick_box(run, r.id, lab, f"{lab} · added", True)
             st.text_input("Add a label", key=f"lbs_new_{run}_{r.id}", placeholder="add a label, Enter",
                           label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
 
 
+@st.fragment
 def render(cat, run: int, rows: list[RowSuggestions], k_shown: int) -> None:
-    """One page of the review list (rows of the page fetched in one call, thumbnails from the cache)."""
+    """One page of the review list (rows of the page fetched in one call, thumbnails from the cache).
+
+    A fragment: a tick, an added label or a page of the list re-runs only the list, not the whole page
+    (the ticks live in the session, where Apply reads them)."""
+    try:
+        _render(cat, run, rows, k_shown)
+    except CatalogError as exc:
+        show_error(exc)
+
+
+def _render(cat, run: int, rows: list[RowSuggestions], k_shown: int) -> None:
     pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
-    page = int(st.session_state.get("lbs_page") or 1)
+    page = int(session.widget("lbs_page") or 1)
     page = min(max(page, 1), pages)
     shown = rows[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]
     ids = list(dict.fromkeys([r.id for r in shown] + [h.id for r in shown for h in r.hits[:k_shown]]))
@@ -129,11 +144,11 @@ def render(cat, run: int, rows: list[RowSuggestions], k_shown: int) -> None:
             st.pagination(pages, key="lbs_page")
 
 
-def apply(cat, run: int, rows: list[RowSuggestions]) -> int:
+def apply(cat, rows: list[RowSuggestions]) -> int:
     """Write the review (the library decides what each tick means); returns how many labels were accepted."""
     per_row: dict[str, dict[str, bool]] = {}
-    for (row_id, label), on in ticks(run, rows).items():
+    for (row_id, label), on in ticks(rows).items():
         per_row.setdefault(row_id, {})[label] = on
-    extra = added(run)
+    extra = added()
     decisions = [ReviewDecision.from_suggestions(r, per_row.get(r.id), extra.get(r.id, [])) for r in rows]
     return cat.apply_review(decisions).accepted

@@ -6,9 +6,9 @@ import json
 
 import streamlit as st
 
-from . import state as search_state
+from . import range_panel, session
 from .common import embedding_label, embeddings, worded
-from .state import DEFAULT_MAX, DEFAULT_MIN, SearchState
+from .state import SearchState
 
 from catalog import CatalogError
 from catalog.filters import parse_filter
@@ -20,61 +20,42 @@ MEDIA = {"all": "All", "image": "Images", "text": "Texts"}
 
 
 # -- keeping widgets and the state in step ------------------------------------------------------------
-def mark_reload() -> None:
-    """Ask the widgets to show the state again (after it changed from outside: URL, slice, reset)."""
-    st.session_state["_reload_widgets"] = True
-
-
 def _push(s: SearchState) -> None:
-    reload = st.session_state.pop("_reload_widgets", False)
+    reload = session.take_reload()
     if reload and s.slice is None and len(_conditions(s.where)) < len(_flatten(s.where)):
         s.where = _join(_conditions(s.where))  # a link that repeats a condition: once is enough
     pickers, rest = split_where(s.where)
     values = {
         "w_emb": s.embedding,
-        "w_range": (float(s.min_score), float(s.max_score)),
         "w_agg": s.aggregate,
         "w_text": s.text or "",
         **pickers,
         "w_where_json": json.dumps(rest, indent=1, ensure_ascii=False) if rest else "",
     }
     for key, value in values.items():
-        if reload or key not in st.session_state:
-            st.session_state[key] = value
+        if reload or not session.has_widget(key):
+            session.set_widget(key, value)
 
 
 def _on_embedding() -> None:
-    search_state.update(embedding=st.session_state["w_emb"])
-
-
-def _on_range() -> None:
-    lo, hi = st.session_state["w_range"]
-    search_state.update(min_score=round(float(lo), 4), max_score=round(float(hi), 4))
-    # only the results depend on the range: re-run the results fragment, not the sidebar and anchors
-    st.rerun("results")
+    session.update(embedding=session.widget("w_emb"))
 
 
 def _on_aggregate() -> None:
-    search_state.update(aggregate=st.session_state["w_agg"] or "mean")
+    session.update(aggregate=session.widget("w_agg") or "mean")
 
 
 def _on_text() -> None:
-    text = (st.session_state.get("w_text") or "").strip()
-    search_state.update(text=text or None, slice=None)
+    text = (session.widget("w_text") or "").strip()
+    session.update(text=text or None, slice=None, min_score=None, max_score=None)  # a new prompt: automatic range
 
 
 def _on_image() -> None:
-    key = f"w_img_{st.session_state.get('_img_gen', 0)}"
-    up = st.session_state.get(key)
+    up = session.widget(session.image_key())
     if up is None:
-        search_state.update(image=None, image_name=None)
+        session.update(image=None, image_name=None)
     else:
-        search_state.update(image=up.getvalue(), image_name=up.name, slice=None)
-
-
-def clear_image() -> None:
-    st.session_state["_img_gen"] = st.session_state.get("_img_gen", 0) + 1
-    search_state.update(image=None, image_name=None)
+        session.update(image=up.getvalue(), image_name=up.name, slice=None)
 
 
 # -- the filter: the pickers' conditions and the JSON box's are two parts of one `where` -----------------
@@ -177,22 +158,22 @@ def build_where(media: str, labeled: str, label: str, meta_key: str, meta_value:
 
 
 def _on_apply_filters() -> None:
-    ss = st.session_state
+    w = session.widget
     try:
-        where = build_where(ss.get("w_media", "all"), ss.get("w_labeled", "Any"), ss.get("w_label", ""),
-                            ss.get("w_meta_key", "") or "", ss.get("w_meta_value", ""), ss.get("w_where_json", ""))
+        where = build_where(w("w_media", "all"), w("w_labeled", "Any"), w("w_label", ""),
+                            w("w_meta_key", "") or "", w("w_meta_value", ""), w("w_where_json", ""))
     except CatalogError as exc:
-        ss["_filter_error"] = worded(exc)
+        session.defer_error("filters", exc)
         return
-    ss.pop("_filter_error", None)
-    search_state.update(where=where)
-    mark_reload()  # the pickers and the box show the new filter's parts (Apply replaces, never adds)
+    session.take_error("filters")
+    session.update(where=where)
+    session.mark_reload()  # the pickers and the box show the new filter's parts (Apply replaces, never adds)
 
 
 def _on_clear_filters() -> None:
-    st.session_state.pop("_filter_error", None)
-    search_state.update(where=None)
-    mark_reload()
+    session.take_error("filters")
+    session.update(where=None)
+    session.mark_reload()
 
 
 def default_embedding(embs: list[dict]) -> str | None:
@@ -210,16 +191,14 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
         # names from a URL or slice may be ids; match them, else fall back to the best-filled embedding
         match = next((e["name"] for e in embs if s.embedding and s.embedding in (e["id"], e["name"])), None)
         s.embedding = match or default_embedding(embs)
-        mark_reload()
+        session.mark_reload()
     _push(s)
     sb = st.sidebar
     sb.selectbox("Embedding", names, key="w_emb", on_change=_on_embedding,
                  format_func=lambda n: embedding_label(by_name[n]) if n in by_name else n,
                  help="The vector space used to compare rows. Off-the-shelf ones are computed by a model; custom ones are imported.")
-    sb.slider("Score range", 0.0, 1.0, step=0.01, key="w_range", on_change=_on_range, format="%.2f",
-              disabled=not s.is_similarity,
-              help="Only rows whose similarity score to the query falls in this range (inclusive). "
-                   "score = 1 − ‖â − b̂‖₁ / (2·√D); 0.85 is about cosine 0.93.")
+    with sb:
+        range_panel.render(cat)
     sb.segmented_control("Anchors combine by", list(AGGREGATES), key="w_agg", on_change=_on_aggregate, required=True,
                          format_func=AGGREGATES.get, disabled=len(s.anchors) < 2,
                          help="Mean: similar to the average of the anchors. Similar to any: best score against any single anchor.")
@@ -228,7 +207,7 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
         st.text_input("Text prompt", key="w_text", on_change=_on_text, max_chars=1000,
                       placeholder="e.g. a handwritten seven", help="Embedded with the embedding's own model (needs an off-the-shelf embedding).")
         st.file_uploader("Query image", type=["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"],
-                         key=f"w_img_{st.session_state.get('_img_gen', 0)}", on_change=_on_image,
+                         key=session.image_key(), on_change=_on_image,
                          help="Find rows similar to an image from your disk.")
 
     with sb.expander("Filters", expanded=bool(s.where)):
@@ -238,7 +217,7 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
             st.segmented_control("Labels", LABEL_STATES, key="w_labeled", required=True)
             st.text_input("Has label", key="w_label", placeholder="e.g. cat")
             c1, c2 = st.columns(2)
-            shown = st.session_state.get("w_meta_key") or ""
+            shown = session.widget("w_meta_key") or ""
             c1.selectbox("Metadata field", [""] + meta_keys + ([shown] if shown and shown not in meta_keys else []),
                          key="w_meta_key", accept_new_options=True)
             c2.text_input("equals", key="w_meta_value", placeholder="value")
@@ -250,10 +229,6 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
             c1, c2 = st.columns(2)
             c1.form_submit_button("Apply", type="primary", on_click=_on_apply_filters, width="stretch")
             c2.form_submit_button("Clear", on_click=_on_clear_filters, width="stretch")
-        if st.session_state.get("_filter_error"):
-            st.error(st.session_state["_filter_error"])
+        if session.peek_error("filters") is not None:  # shown until the next Apply or Clear
+            st.error(worded(session.peek_error("filters")))
 
-
-def reset_range() -> None:
-    search_state.update(min_score=DEFAULT_MIN, max_score=DEFAULT_MAX)
-    mark_reload()

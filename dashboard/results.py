@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import streamlit as st
-
 from catalog.search import Page as SearchPage
 
-from .common import generation
+from . import session
+from .session import generation
 from .state import PER_PAGE, SearchState
 
 _KEEP_S = 30.0
@@ -29,11 +28,13 @@ class Page:
     seconds: float = 0.0
     mode: str = "all"                     # "similar", "filter" or "all"
     labels: dict[str, list[str]] = field(default_factory=dict)
+    score_range: object = None            # the library's RangeChoice for similarity results (which range, why)
+    distribution: object = None           # its ScoreDistribution when the range was automatic (same scan)
 
 
 def _kept(name: str, key, make):
     """``make()``, kept in the session for a short time under ``key`` (and the catalog generation)."""
-    kept: dict = st.session_state.setdefault(name, {})
+    kept: dict = session.cache(name)
     key = (key, generation())
     now = time.monotonic()
     hit = kept.get(key)
@@ -81,7 +82,8 @@ def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
     t0 = time.perf_counter()
     if s.is_similarity:
         res = cat.search(s.spec(), SearchPage(per_page, offset))
-        page = Page(res.total, _rows_for(cat, res.results), mode="similar")
+        page = Page(res.total, _rows_for(cat, res.results), mode="similar", score_range=res.score_range,
+                    distribution=res.distribution)
     elif s.where:
         res = cat.filter_datarows(s.where, limit=per_page, offset=offset)
         page = Page(res.total, _rows_for(cat, res.results), mode="filter")
@@ -96,7 +98,7 @@ def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
 
 def cached_fetch(cat, s: SearchState, per_page: int = PER_PAGE, force: bool = False) -> Page:
     """:func:`fetch`, answered from the session for a few seconds when nothing changed."""
-    kept: dict = st.session_state.setdefault("_pages", {})
+    kept: dict = session.cache("pages")
     key = (str(cat.path), s.key(), s.page, per_page, generation())
     now = time.monotonic()
     hit = kept.get(key)
@@ -107,6 +109,15 @@ def cached_fetch(cat, s: SearchState, per_page: int = PER_PAGE, force: bool = Fa
     for old in sorted(kept, key=lambda k: kept[k][0])[:-_MAX_KEPT]:
         del kept[old]
     return page
+
+
+def distribution(cat, s: SearchState, page: Page | None = None):
+    """The scores of every row against the state's query, whatever the range (a ``ScoreDistribution``,
+    kept per query: moving the slider does not scan again); from ``page`` when its search made one."""
+    if page is not None and page.distribution is not None:
+        session.cache("distributions")[((str(cat.path), s.query_key()), generation())] = (time.monotonic(),
+                                                                                        page.distribution)
+    return _kept("distributions", (str(cat.path), s.query_key()), lambda: cat.score_distribution(s.spec()))
 
 
 def all_ids(cat, s: SearchState) -> list[str]:

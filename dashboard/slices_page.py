@@ -6,8 +6,7 @@ import io
 
 import streamlit as st
 
-from . import query_panel
-from . import state as search_state
+from . import session
 from .common import (attempt, bump, close_dialog, delete_buttons, dialog_args, embeddings, flash, forget_other_dialogs, generation,
                      get_catalog, open_dialog, show_error, show_flash, worded)
 
@@ -37,13 +36,12 @@ def _export(cat, name: str, fmt: str):
 
 def _open_slice(cat, name: str) -> None:
     try:
-        search_state.open_slice(cat, name)
+        session.open_slice(cat, name)
     except CatalogError as exc:
-        st.session_state["_slices_error"] = exc
+        session.defer_error("slices", exc)
         return
-    query_panel.mark_reload()
-    st.session_state["_url_seen"] = None
-    st.session_state["_goto_catalog"] = name
+    session.forget_url()
+    session.go_to("catalog")
 
 
 @st.dialog("Delete slice", on_dismiss=close_dialog)
@@ -54,7 +52,7 @@ def _confirm_delete(cat, name: str) -> None:
 
 @st.dialog("Edit slice", on_dismiss=close_dialog)
 def _edit(cat, sl) -> None:
-    s = search_state.get()
+    s = session.search()
     description = st.text_area("Description", value=sl.description or "", height=90)
     use_current = st.checkbox("Replace its query with the current search on the Catalog page",
                               value=False, disabled=not (s.is_similarity or s.where),
@@ -117,11 +115,12 @@ def page() -> None:
     cat = get_catalog()
     if cat is None:
         return
-    if st.session_state.pop("_goto_catalog", None):
-        st.switch_page(st.session_state["_pages_by_name"]["catalog"])
+    goto = session.take_go_to()
+    if goto:
+        st.switch_page(session.app_page(goto))
     show_flash()
     forget_other_dialogs("slices:")
-    err = st.session_state.pop("_slices_error", None)
+    err = session.take_error("slices")
     if err is not None:
         show_error(err)
     st.title("Slices", anchor=False)

@@ -35,7 +35,8 @@ def pick(page, key: str, option: str) -> None:
 
 
 def picked(page, key: str) -> str:
-    return page.locator(f".st-key-{key} button[aria-checked='true']").first.inner_text()
+    # the checked option with its text (a control being redrawn briefly has neither)
+    return page.locator(f".st-key-{key} button[aria-checked='true']", has_text=re.compile(r"\S")).first.inner_text()
 
 
 def apply(page, before: str) -> str:
