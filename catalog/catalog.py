@@ -59,6 +59,12 @@ class Catalog:
         locked for the duration, so keep the block short."""
         return self.store.transaction()
 
+    def reading(self):
+        """Group several library calls on one open connection: the file is opened once for the block
+        instead of once per call (tens of milliseconds each). ``with cat.reading(): rows = ...; labels = ...``.
+        Other processes wait for the block to end before they write, so keep it short."""
+        return self.store.connect()
+
     def __repr__(self) -> str:
         return f"Catalog({str(self.store.path)!r})"
 
@@ -154,8 +160,11 @@ class Catalog:
     def search(self, spec, *args, **kwargs):
         """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the
         keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=None, max_score=None,
-        aggregate="mean", where=None, limit=50, offset=0, order="desc", include_anchors=False, text=None,
-        image=None, backend=None)``. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
+        aggregate="mean", where=None, limit=50, offset=0, order=None, include_anchors=False, text=None,
+        image=None, backend=None, sort="score")``. ``sort`` orders the rows in the range by ``"score"``,
+        ``"global_key"`` or ``"created"`` (``order``: desc/asc; None: best score first, keys A–Z, newest
+        first); ties by row id; it never changes which rows match. With ``aggregate="max"`` each hit's
+        ``anchor`` names the anchor that gave its score. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
         add an anchor encoded by the embedding's model; ``limit=None`` returns every match.
 
         Without a range (both bounds None) it is chosen automatically: 0.85–1 when a row scores there,
@@ -186,8 +195,8 @@ class Catalog:
     def save_slice(self, name, spec=None, *args, **kwargs):
         """Save a search under ``name``: ``save_slice(name, SearchSpec, description=None, replace=False)``
         or the keyword form ``save_slice(name, embedding=None, anchors=(), negative_anchors=(),
-        min_score=None, max_score=None, aggregate="mean", where=None, order="desc", description=None,
-        replace=False, text=None, include_anchors=False)``. Without an embedding (and anchors) the slice
+        min_score=None, max_score=None, aggregate="mean", where=None, order=None, description=None,
+        replace=False, text=None, include_anchors=False, sort="score")``. Without an embedding (and anchors) the slice
         is a pure filter slice; a ``text`` prompt is encoded again whenever the slice is read;
         ``replace=True`` updates an existing slice in place. Without a range the slice stores the range
         the automatic choice resolves to now (so its rows do not shift as rows are added)."""
@@ -216,13 +225,15 @@ class Catalog:
         """Write every row of the slice (id, global_key, score, metadata, labels) in the slice's order."""
         return self.slices.export_slice(name, out, fmt)
 
-    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0):
-        """Rows matching ``where`` by ``global_key``, as a ``SearchResult`` with score None."""
-        return self.slices.filter_datarows(where, limit, offset)
+    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0, sort: str = "global_key",
+                        order: str | None = None):
+        """Rows matching ``where`` (None: all) as a ``SearchResult`` with score None, by ``sort``
+        (``"global_key"`` A–Z by default, ``"created"`` newest first; ``order`` desc/asc), ties by row id."""
+        return self.slices.filter_datarows(where, limit, offset, sort, order)
 
-    def filter_row_ids(self, where=None) -> list[str]:
-        """Ids of every row matching ``where``, ordered by ``global_key``."""
-        return self.slices.filter_row_ids(where)
+    def filter_row_ids(self, where=None, sort: str = "global_key", order: str | None = None) -> list[str]:
+        """Ids of every row matching ``where``, in the order of :meth:`filter_datarows`."""
+        return self.slices.filter_row_ids(where, sort, order)
 
     # -- labels and labeling -------------------------------------------------------------------------
     def set_labels(self, row, labels, source: str = "manual", score: float | None = None) -> list[str]:

@@ -2,7 +2,8 @@
 
 Slices are dynamic: the stored query runs again every time the slice is read, so rows imported later
 appear when they match. A slice without an embedding is a pure filter slice: its rows are the rows the
-filter selects, listed by ``global_key``, with score None.
+filter selects, with score None, listed by ``global_key`` A–Z, or by the spec's ``global_key`` or
+``created`` sort in its ``order`` (ties by row id).
 """
 
 from __future__ import annotations
@@ -102,37 +103,43 @@ class Slices:
         self.datarows = datarows
 
     # -- filtered listing ----------------------------------------------------------------------------
-    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0) -> SearchResult:
-        """Rows matching ``where`` by ``global_key``, as a ``SearchResult`` with score None."""
+    def filter_datarows(self, where=None, limit: int | None = 50, offset: int = 0, sort: str = "global_key",
+                        order: str | None = None) -> SearchResult:
+        """Rows matching ``where`` (None or ``{}``: every row), as a ``SearchResult`` with score None, by
+        ``sort`` (``"global_key"``, ``"created"``; ``"score"`` is the plain listing, global_key A–Z) in
+        ``order`` (None: A–Z for keys, newest first for created); ties by row id."""
         if (limit is not None and limit < 0) or offset < 0:
             raise CatalogError("`limit` and `offset` must not be negative", field="limit")
         sql, params = compile_filter(where)
-        base = f"SELECT CAST(d.id AS VARCHAR), d.global_key FROM datarows d WHERE {sql} ORDER BY d.global_key"
+        base = (f"SELECT CAST(d.id AS VARCHAR), d.global_key FROM datarows d WHERE {sql} "
+                f"ORDER BY {_listing_order(sort, order)}")
         page, page_params = (" OFFSET ?", [offset]) if limit is None else (" LIMIT ? OFFSET ?", [limit, offset])
         with self.store.connect() as con:
             total = scalar(con, f"SELECT count(*) FROM datarows d WHERE {sql}", params)
             rows = con.execute(base + page, [*params, *page_params]).fetchall()
         return SearchResult(total=total, results=[Hit(id=r[0], global_key=r[1], score=None) for r in rows])
 
-    def filter_row_ids(self, where=None) -> list[str]:
-        """Ids of every row matching ``where``, ordered by ``global_key``."""
+    def filter_row_ids(self, where=None, sort: str = "global_key", order: str | None = None) -> list[str]:
+        """Ids of every row matching ``where``, in the order of :meth:`filter_datarows`."""
         sql, params = compile_filter(where)
         with self.store.connect() as con:
-            rows = con.execute(f"SELECT CAST(d.id AS VARCHAR) FROM datarows d WHERE {sql} ORDER BY d.global_key",
-                               params).fetchall()
+            rows = con.execute(f"SELECT CAST(d.id AS VARCHAR) FROM datarows d WHERE {sql} "
+                               f"ORDER BY {_listing_order(sort, order)}", params).fetchall()
         return [r[0] for r in rows]
 
     # -- running a slice -----------------------------------------------------------------------------
     def rows(self, s: Slice, page: Page) -> SearchResult:
         spec = s.spec
         if spec.is_filter_only:
-            return self.filter_datarows(spec.where, limit=page.limit, offset=page.offset)
+            sort, order = spec.listing_sort
+            return self.filter_datarows(spec.where, limit=page.limit, offset=page.offset, sort=sort, order=order)
         return self.searcher.search(spec, page)
 
     def row_ids(self, s: Slice) -> list[str]:
         spec = s.spec
         if spec.is_filter_only:
-            return self.filter_row_ids(spec.where)
+            sort, order = spec.listing_sort
+            return self.filter_row_ids(spec.where, sort=sort, order=order)
         return list(self.searcher.row_ids(spec))
 
     # -- saving --------------------------------------------------------------------------------------
@@ -229,7 +236,16 @@ class Slices:
 
 
 _SAVE_ARGS = ("embedding", "anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "order",
-              "description", "replace", "text", "include_anchors")
+              "description", "replace", "text", "include_anchors", "sort")
+
+
+def _listing_order(sort, order) -> str:
+    """The ORDER BY of a filtered listing (validated as a :class:`SearchSpec`'s sort and order are)."""
+    column, direction = SearchSpec(sort=sort, order=order).listing_sort
+    sql = "DESC" if direction == "desc" else "ASC"
+    if column == "created":
+        return f"d.created_at {sql}, d.id"
+    return f"d.global_key {sql}"
 
 
 def save_call(spec, args: tuple, kwargs: dict) -> tuple[SearchSpec, str | None, bool]:

@@ -19,7 +19,10 @@ from .state import PER_PAGE
 from catalog import CatalogError
 
 
-ORDERS = {"desc": "Best score first", "asc": "Lowest score first"}
+SORTS = {"score:desc": "Best score first", "score:asc": "Lowest score first",
+         "global_key:asc": "Global key A–Z", "global_key:desc": "Global key Z–A",
+         "created:desc": "Newest", "created:asc": "Oldest"}
+LISTING = "global_key:asc"  # what an unsorted listing shows (the library's plain listing order)
 
 
 def _on_page(key: str = "w_page") -> None:
@@ -27,7 +30,18 @@ def _on_page(key: str = "w_page") -> None:
 
 
 def _on_order() -> None:
-    session.update(order=session.widget("w_order") or "desc")
+    sort, order = (session.widget("w_order") or "score:desc").split(":")
+    if sort == "global_key" and order == "asc" and not session.search().is_similarity:
+        sort, order = "score", "desc"  # a listing's default order: keep the address plain
+    session.update(sort=sort, order=order)
+
+
+def _sort_choice(s) -> tuple[list[str], str]:
+    """The sort options for the results (no score options without a similarity query) and the chosen one."""
+    if s.is_similarity:
+        return list(SORTS), f"{s.sort}:{s.order}"
+    options = [k for k in SORTS if not k.startswith("score:")]
+    return options, LISTING if s.sort == "score" else f"{s.sort}:{s.order}"
 
 
 def _span(s, page) -> str:
@@ -111,7 +125,16 @@ def _empty_message(page) -> None:
 
 @st.fragment(key="results")
 def _results(cat) -> None:
-    """Heading, toolbar, gallery and pager for the state's current page."""
+    """Heading, toolbar, gallery and pager for the state's current page (the catalog file opened once
+    for all the calls they make)."""
+    try:
+        with cat.reading():
+            _draw_results(cat)
+    except CatalogError as exc:  # the file could not be opened (busy): said, and the page stays
+        show_error(exc)
+
+
+def _draw_results(cat) -> None:
     s = session.search()
     if session.outside() != _outside(s):
         st.rerun(scope="app")  # a card or toolbar action changed the query or opened a dialog
@@ -135,11 +158,12 @@ def _results(cat) -> None:
     with st.container(horizontal=True, vertical_alignment="center", key="results_head"):
         st.subheader(_heading(s, page), anchor=False)
         st.caption(_span(s, page) + f" · {page.seconds * 1000:.0f} ms")
-        if page.mode == "similar":
-            if session.widget("w_order") != s.order:
-                session.set_widget("w_order", s.order)
-            st.selectbox("Sort", list(ORDERS), format_func=ORDERS.get, key="w_order", on_change=_on_order,
-                         label_visibility="collapsed", width=190, help="Order of the similar rows by score")
+        options, chosen = _sort_choice(s)
+        if session.widget("w_order") != chosen:
+            session.set_widget("w_order", chosen)
+        st.selectbox("Sort", options, format_func=SORTS.get, key="w_order", on_change=_on_order,
+                     label_visibility="collapsed", width=190,
+                     help="Order of the rows (the rows themselves stay the same); ties by row id")
         actions.save_search_button(cat, s)
         if pages > 1:
             st.pagination(pages, key="w_page_top", on_change=_on_page, args=("w_page_top",), max_visible_pages=5)

@@ -104,23 +104,30 @@ def render_row(cat, run: int, r: RowSuggestions, rows_by_id: dict, thumbs: dict,
                         names = [lab["label"] for lab in hit_labels.get(h.id, [])]
                         st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(names[:2]))
         with c_labels:
-            st.caption("Labels (ticked = suggested)")
-            if not r.labels and not added().get(r.id):
-                st.markdown(":gray[no labels among the neighbours]")
-            for s in r.labels:
-                _tick_box(run, r.id, s.label, f"{s.label} · {s.score * 100:.0f}%", s.suggested)
-            for lab in added().get(r.id, []):
-                _tick_box(run, r.id, lab, f"{lab} · added", True)
-            st.text_input("Add a label", key=f"lbs_new_{run}_{r.id}", placeholder="add a label, Enter",
-                          label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
+            _labels(run, r)
+
+
+@st.fragment
+def _labels(run: int, r: RowSuggestions) -> None:
+    """A row's label checkboxes and its "add a label" box: a fragment of its own, so a tick or an added
+    label re-runs only this column (the ticks live in the session, where Apply reads them)."""
+    st.caption("Labels (ticked = suggested)")
+    if not r.labels and not added().get(r.id):
+        st.markdown(":gray[no labels among the neighbours]")
+    for s in r.labels:
+        _tick_box(run, r.id, s.label, f"{s.label} · {s.score * 100:.0f}%", s.suggested)
+    for lab in added().get(r.id, []):
+        _tick_box(run, r.id, lab, f"{lab} · added", True)
+    st.text_input("Add a label", key=f"lbs_new_{run}_{r.id}", placeholder="add a label, Enter",
+                  label_visibility="collapsed", on_change=_add_label, args=(run, r.id))
 
 
 @st.fragment
 def render(cat, run: int, rows: list[RowSuggestions], k_shown: int) -> None:
     """One page of the review list (rows of the page fetched in one call, thumbnails from the cache).
 
-    A fragment: a tick, an added label or a page of the list re-runs only the list, not the whole page
-    (the ticks live in the session, where Apply reads them)."""
+    A fragment: a page of the list re-runs only the list; a tick or an added label re-runs only that
+    row's labels (:func:`_labels`), not the page."""
     try:
         _render(cat, run, rows, k_shown)
     except CatalogError as exc:

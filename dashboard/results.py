@@ -24,7 +24,8 @@ _MAX_KEPT = 8
 @dataclass
 class Page:
     total: int
-    rows: list[dict]                      # get_datarows dicts, plus "score" for similarity results
+    rows: list[dict]                      # get_datarows dicts, plus "score" for similarity results (and
+                                          # "matched": the anchor's global_key, for "any" of ≥2 anchors)
     seconds: float = 0.0
     mode: str = "all"                     # "similar", "filter" or "all"
     labels: dict[str, list[str]] = field(default_factory=dict)
@@ -64,16 +65,26 @@ def datarows(cat, ids: list[str]) -> list[dict]:
     return _kept("_page_rows", (str(cat.path), tuple(ids)), lambda: cat.get_datarows(ids))
 
 
-def _rows_for(cat, hits) -> list[dict]:
-    """Data rows for search hits, in hit order, with their score."""
+def _rows_for(cat, hits, anchor_keys: dict | None = None) -> list[dict]:
+    """Data rows for search hits, in hit order, with their score (and, given ``anchor_keys``, the
+    global_key of the anchor each hit matched as ``"matched"``)."""
     ids = [h.id for h in hits]
     by_id = {r["id"]: r for r in datarows(cat, ids)}
     out = []
     for h in hits:
         row = dict(by_id[h.id])
         row["score"] = h.score
+        if anchor_keys:
+            row["matched"] = anchor_keys.get(h.anchor) if isinstance(h.anchor, str) else None
         out.append(row)
     return out
+
+
+def _anchor_keys(cat, s: SearchState) -> dict | None:
+    """``{anchor row id: global_key}`` when the cards say which anchor they match: "any" (max) of ≥2."""
+    if s.aggregate != "max" or len(s.anchors) < 2:
+        return None
+    return {r["id"]: r["global_key"] for r in datarows(cat, list(s.anchors))}
 
 
 def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
@@ -82,11 +93,12 @@ def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
     t0 = time.perf_counter()
     if s.is_similarity:
         res = cat.search(s.spec(), SearchPage(per_page, offset))
-        page = Page(res.total, _rows_for(cat, res.results), mode="similar", score_range=res.score_range,
-                    distribution=res.distribution)
-    elif s.where:
-        res = cat.filter_datarows(s.where, limit=per_page, offset=offset)
-        page = Page(res.total, _rows_for(cat, res.results), mode="filter")
+        page = Page(res.total, _rows_for(cat, res.results, _anchor_keys(cat, s)), mode="similar",
+                    score_range=res.score_range, distribution=res.distribution)
+    elif s.where or s.sort != "score":
+        sort, order = s.listing()
+        res = cat.filter_datarows(s.where, limit=per_page, offset=offset, sort=sort, order=order)
+        page = Page(res.total, _rows_for(cat, res.results), mode="filter" if s.where else "all")
         for r in page.rows:
             r["score"] = None
     else:
@@ -124,6 +136,7 @@ def all_ids(cat, s: SearchState) -> list[str]:
     """Every row id of the state's result set (for "select all" and for labeling the results)."""
     if s.is_similarity:
         return list(cat.search_row_ids(s.spec()))
-    if s.where:
-        return list(cat.filter_row_ids(s.where))
+    if s.where or s.sort != "score":
+        sort, order = s.listing()
+        return list(cat.filter_row_ids(s.where, sort=sort, order=order))
     return [r["id"] for r in cat.iter_datarows()]

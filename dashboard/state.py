@@ -1,7 +1,7 @@
 """The search state of the catalog page, and its round trip through the URL and through slices.
 
 One :class:`SearchState` per browser session is kept by :mod:`dashboard.session`, which writes it to the
-URL after every change (``?emb=..&a=..&min=..``), so a search can be shared by copying the address;
+URL after every change (``?emb=..&a=..&min=..&sort=..``), so a search can be shared by copying the address;
 ``?slice=NAME`` opens a saved slice with its whole state. This module is plain data: no Streamlit.
 """
 
@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from catalog import CatalogError, SearchSpec
-from catalog.search.spec import DEFAULT_MAX_SCORE, DEFAULT_MIN_SCORE
+from catalog.search.spec import DEFAULT_MAX_SCORE, DEFAULT_MIN_SCORE, SORTS
 
 DEFAULT_MIN, DEFAULT_MAX = DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE
 PER_PAGE = 48
@@ -29,7 +29,8 @@ class SearchState:
     text: str | None = None               # text prompt
     image: bytes | None = field(default=None, repr=False)  # uploaded query image (not in the URL)
     image_name: str | None = None
-    order: str = "desc"
+    order: str = "desc"                   # direction of ``sort``
+    sort: str = "score"                   # "score", "global_key" or "created" (SearchSpec.sort)
     page: int = 1
     slice: str | None = None              # the slice this state was opened from
 
@@ -62,19 +63,24 @@ class SearchState:
             return None if x is None else round(x, 4)
         return (self.embedding, tuple(self.anchors), tuple(self.negatives), r(self.min_score),
                 r(self.max_score), self.aggregate, json.dumps(self.where, sort_keys=True),
-                self.text, hash(self.image) if self.image else None, self.order)
+                self.text, hash(self.image) if self.image else None, self.order, self.sort)
 
     def spec(self) -> SearchSpec:
         """The library's description of this search (``Catalog.search`` / ``search_row_ids``)."""
         return SearchSpec(embedding=self.embedding, anchors=self.anchors, negatives=self.negatives,
                           text=self.text or None, image=self.image or None, min_score=self.min_score,
-                          max_score=self.max_score, aggregate=self.aggregate, where=self.where, order=self.order)
+                          max_score=self.max_score, aggregate=self.aggregate, where=self.where, order=self.order,
+                          sort=self.sort)
+
+    def listing(self) -> tuple[str, str]:
+        """``(sort, order)`` for the library's listing of rows when nothing is compared."""
+        return SearchSpec(sort=self.sort, order=self.order).listing_sort
 
     def slice_spec(self) -> SearchSpec:
         """What a slice of this state stores (a text or image prompt is not stored)."""
         return SearchSpec(embedding=self.embedding if self.is_similarity else None, anchors=self.anchors,
                           negatives=self.negatives, min_score=self.min_score, max_score=self.max_score,
-                          aggregate=self.aggregate, where=self.where, order=self.order)
+                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort)
 
     # -- URL ----------------------------------------------------------------------------------------
     def to_params(self) -> dict[str, str | list[str]]:
@@ -96,6 +102,8 @@ class SearchState:
             p["text"] = self.text
         if self.order != "desc":
             p["order"] = self.order
+        if self.sort != "score":
+            p["sort"] = self.sort
         if self.page > 1:
             p["page"] = str(self.page)
         return p
@@ -132,6 +140,10 @@ class SearchState:
         s.text = get("text") or None
         if get("order") in ("asc", "desc"):
             s.order = get("order")
+        if get("sort") in SORTS:
+            s.sort = get("sort")
+        elif get("sort"):
+            problems.append(f"the sort in the address must be one of {', '.join(SORTS)}; sorting by score")
         try:
             s.page = max(1, int(get("page") or 1))
         except ValueError:
@@ -142,20 +154,20 @@ class SearchState:
         """What a shared link keeps: the search without an uploaded image (which has no stored form)."""
         return SearchSpec(embedding=self.embedding, anchors=self.anchors, negatives=self.negatives,
                           text=self.text or None, min_score=self.min_score, max_score=self.max_score,
-                          aggregate=self.aggregate, where=self.where, order=self.order)
+                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort)
 
     @classmethod
     def from_spec(cls, spec: SearchSpec, slice: str | None = None) -> "SearchState":  # noqa: A002
         """The state of a stored search (a slice's or a shared link's)."""
         if spec.is_filter_only:  # nothing is compared: no range
-            spec = SearchSpec(where=spec.where, order=spec.order)
-            return cls(where=spec.where, order=spec.order, slice=slice)
+            spec = SearchSpec(where=spec.where, order=spec.order, sort=spec.sort)
+            return cls(where=spec.where, order=spec.order, sort=spec.sort, slice=slice)
         return cls(
             embedding=spec.embedding,
             anchors=[a for a in spec.anchors if isinstance(a, str)],
             negatives=[a for a in spec.negatives if isinstance(a, str)],
             min_score=spec.min_score, max_score=spec.max_score, aggregate=spec.aggregate,
-            where=spec.where, text=spec.text or None, order=spec.order, slice=slice,
+            where=spec.where, text=spec.text or None, order=spec.order, sort=spec.sort, slice=slice,
         )
 
     @classmethod

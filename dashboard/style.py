@@ -65,6 +65,9 @@ div[data-testid="stMainBlockContainer"] {padding-top: 4.5rem; padding-bottom: 2r
 .cat-meta code {white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 0.72rem; max-width: 100%;
                 color: var(--st-code-text-color, inherit); background: var(--st-code-background-color, rgba(128, 128, 128, 0.12));
                 border-radius: 0.25rem; padding: 0 0.2rem;}
+.cat-matched {font-size: 0.72rem; opacity: 0.8; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
+.cat-matched code {font-size: 0.72rem; background: var(--st-code-background-color, rgba(128, 128, 128, 0.12));
+                   border-radius: 0.25rem; padding: 0 0.2rem;}
 .cat-labels {display: flex; flex-wrap: wrap; gap: 0.25rem;}
 .cat-badge {display: inline-block; font-size: 0.8rem; line-height: 1.35; padding: 0.05rem 0.4rem;
             border-radius: 0.5rem; white-space: nowrap; font-weight: 500;}

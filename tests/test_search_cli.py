@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from catalog import Page, SearchSpec
 from knn_support import SCORE_ATOL, assert_same_ranking
 from search_support import make_embedding, np_scores
 
@@ -58,6 +59,47 @@ def test_table_output(data, cli):
     assert score == pytest.approx(want[key], abs=1e-4)
     r = cli("search", "--embedding", "custom", "--anchor", keys[0], "--min", "1", "--max", "1")
     assert r.returncode == 0 and r.stdout.strip() == "0 rows in [1, 1]; showing none"
+
+
+@pytest.mark.parametrize("sort,order", [("global_key", None), ("global_key", "desc"), ("created", None),
+                                        ("created", "asc"), ("score", "asc")])
+def test_sort_flag_matches_library(data, cli, sort, order):
+    cat, emb, keys, x = data
+    args = ["search", "-e", "custom", "-a", keys[0], "--min", "0.4", "--sort", sort, "--limit", "8", "--offset", "3",
+            "--json"] + (["--order", order] if order else [])
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    lib = cat.search(SearchSpec("custom", anchors=[keys[0]], min_score=0.4, sort=sort, order=order), Page(8, 3))
+    assert out == lib.to_dict() and len(out["results"]) == 8
+    by_score = cat.search(SearchSpec("custom", anchors=[keys[0]], min_score=0.4), Page(8, 3))
+    assert out["total"] == by_score.total
+    if sort == "global_key":
+        got = [h["global_key"] for h in out["results"]]
+        assert got == sorted(got, reverse=order == "desc")
+
+
+def test_sort_flag_rejects_unknown_values(data, cli):
+    r = cli("search", "-e", "custom", "-a", "row-00000", "--sort", "size")
+    assert r.returncode != 0 and "--sort" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_slices_save_sort(data, cli):
+    cat, emb, keys, x = data
+    r = cli("slices", "save", "by key", "-e", "custom", "-a", keys[0], "--min", "0.4", "--sort", "global_key",
+            "--order", "desc")
+    assert r.returncode == 0, r.stderr
+    s = cat.get_slice("by key")
+    assert s.query["sort"] == "global_key" and s.query["order"] == "desc"
+    shown = json.loads(cli("slices", "show", "by key", "--limit", "5", "--json").stdout)
+    got = [h["global_key"] for h in shown["results"]]
+    assert got == sorted(got, reverse=True) and len(got) == 5
+    r = cli("slices", "save", "red newest", "--where", '{"colour": "red"}', "--sort", "created")
+    assert r.returncode == 0, r.stderr
+    f = cat.get_slice("red newest")
+    assert f.query["sort"] == "created" and f.query["order"] == "desc" and f.query["embedding"] is None
+    r = cli("slices", "save", "red plain", "--where", '{"colour": "red"}')
+    assert r.returncode == 0 and "sort" not in cat.get_slice("red plain").query
 
 
 @pytest.mark.parametrize("args,message", [

@@ -49,8 +49,9 @@ def idle(page, timeout=60_000) -> None:
 
 
 def images_loaded(page, timeout=60_000) -> None:
-    page.wait_for_function("() => { const i = [...document.querySelectorAll('.cat-grid img')];"
-                           " return i.length > 0 && i.every(x => x.complete && x.naturalWidth > 0); }",
+    page.wait_for_function("() => { const g = document.querySelector('.cat-grid .cat-box');"
+                           " const i = [...document.querySelectorAll('.cat-grid img')];"
+                           " return g && i.every(x => x.complete && x.naturalWidth > 0); }",
                            timeout=timeout)
 
 
@@ -127,9 +128,12 @@ def held_arrow(browser, url, cat, emb, anchor, repeat, presses=10):
     return ui, lib
 
 
-def review_tick(browser, url, repeat):
+def review_tick(browser, url, emb, repeat):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(f"{url}/labeling")
+    page.goto(f"{url}/?emb={emb}")  # the labeling page starts on the catalog page's embedding
+    page.locator(".st-key-results_head h3").first.wait_for(timeout=60_000)
+    idle(page)
+    page.locator("a[href$='/labeling']").first.click()
     page.get_by_role("button", name="Suggest labels").click()
     page.locator("[class*='st-key-lbs_row_']").first.wait_for(timeout=600_000)
     idle(page)
@@ -170,9 +174,9 @@ def dialog(browser, url, emb, anchor, turns=60):
     page.goto(f"{url}/?emb={emb}&a={anchor}&min=0&max=1")
     page.locator(".st-key-results_head h3").first.wait_for(timeout=60_000)
     start = [open_once(page) for _ in range(3)]
-    for i in range(turns):
+    for i in range(turns):  # back and forth
         idle(page)
-        page.locator(".st-key-w_page button[aria-label='Next page']").first.click()
+        page.locator(f".st-key-w_page button[aria-label='{'Next page' if i % 2 == 0 else 'Previous page'}']").first.click()
         page.wait_for_timeout(30)
     late = [open_once(page) for _ in range(3)]
     page.close()
@@ -209,10 +213,15 @@ def main(argv=None) -> int:
             warm.locator(".st-key-results_head h3").first.wait_for(timeout=600_000)
             images_loaded(warm, 600_000)
             warm.close()
+            print("first load…", flush=True)
             results["first load"] = first_load(browser, srv.url, cat, args.repeat)
+            print("slider…", flush=True)
             results["slider step"] = slider(browser, srv.url, cat, emb, anchor, args.repeat)
+            print("held arrow…", flush=True)
             results["held arrow settles"] = held_arrow(browser, srv.url, cat, emb, anchor, args.repeat)
-            results["review tick"] = review_tick(browser, srv.url, args.repeat)
+            print("review tick…", flush=True)
+            results["review tick"] = review_tick(browser, srv.url, emb, args.repeat)
+            print("dialog…", flush=True)
             results["dialog"] = dialog(browser, srv.url, emb, anchor)
         finally:
             srv.stop()

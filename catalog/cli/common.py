@@ -64,7 +64,11 @@ def add_query_flags(p, image: bool = True) -> None:
     p.add_argument("--aggregate", choices=["mean", "max"], default="mean",
                    help="several anchors: mean = similar to their average, max = similar to any (default mean)")
     p.add_argument("--where", metavar="JSON", help='metadata and label filter, e.g. \'{"split": "train", "labeled": false}\'')
-    p.add_argument("--order", choices=["desc", "asc"], default="desc", help="score order (default desc)")
+    p.add_argument("--sort", choices=["score", "global_key", "created"], default="score",
+                   help="what the rows are ordered by: score (default), global_key or created (import time); "
+                        "the rows in the range stay the same, ties by row id")
+    p.add_argument("--order", choices=["desc", "asc"], default=None,
+                   help="direction of --sort (default: desc for score, asc for global_key, desc for created)")
     p.add_argument("--include-anchors", action="store_true", help="also list the anchors themselves")
 
 
@@ -73,7 +77,7 @@ def query_spec(args, embedding) -> SearchSpec:
     return SearchSpec(embedding=embedding, anchors=args.anchor, negatives=args.negative, text=args.text,
                       image=getattr(args, "image", None), min_score=args.min_score, max_score=args.max_score,
                       aggregate=args.aggregate, where=parse_filter(args.where), order=args.order,
-                      include_anchors=args.include_anchors)
+                      include_anchors=args.include_anchors, sort=args.sort)
 
 
 def range_note(choice) -> str | None:

@@ -1,5 +1,8 @@
 """Shared by every backend: anchor vectors → query vectors, exclusions, filters, order and paging.
 
+Results are ordered by score (:func:`select_order`) or, for the ``global_key`` and ``created`` sorts, by
+that column of the data rows (:func:`select_by_column`, in the database); ties always by row id.
+
 The score is :mod:`catalog.scoring`'s; backends only say which rows fall in the score range.
 """
 
@@ -77,17 +80,39 @@ def select_order(positions: np.ndarray, scores: np.ndarray, order: str, k: int |
     return sel[np.lexsort((positions[sel], key[sel]))]
 
 
+SORT_COLUMNS = {"global_key": "d.global_key", "created": "d.created_at"}
+
+
+def _candidates(uuids: np.ndarray, positions: np.ndarray) -> pa.Table:
+    """``(i, p, id)``: the index into ``positions``, the position (row-id order) and the row's UUID."""
+    raw = np.ascontiguousarray(uuids[positions])
+    ids = pa.ExtensionArray.from_storage(
+        pa.uuid(), pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)]))
+    return pa.table({"i": pa.array(np.arange(len(raw), dtype=np.int64)),
+                     "p": pa.array(np.asarray(positions, dtype=np.int64)), "id": ids})
+
+
+def select_by_column(con, uuids: np.ndarray, positions: np.ndarray, sort: str, order: str,
+                     k: int | None) -> np.ndarray:
+    """Indices of the first ``k`` of ``positions`` by the data rows' ``sort`` column (``global_key`` or
+    ``created``) in ``order``, ties by position (= row id)."""
+    if len(positions) == 0 or (k is not None and k <= 0):
+        return np.empty(0, dtype=np.int64)
+    col, direction = SORT_COLUMNS[sort], "DESC" if order == "desc" else "ASC"
+    limit = "" if k is None else f" LIMIT {int(k)}"
+    with registered(con, _candidates(uuids, positions), "search_sorted") as name:
+        res = con.execute(f"SELECT c.i FROM {name} c LEFT JOIN datarows d ON d.id = c.id "
+                          f"ORDER BY {col} {direction} NULLS LAST, c.p{limit}").fetchnumpy()
+    return np.asarray(res["i"], dtype=np.int64)
+
+
 # -- filters and exclusions ------------------------------------------------------------------------
 def filter_mask(con, uuids: np.ndarray, positions: np.ndarray, sql: str, params) -> np.ndarray:
     """Which of ``positions`` (rows of the cache) satisfy the compiled filter, as a boolean mask."""
     mask = np.zeros(len(positions), dtype=bool)
     if len(positions) == 0:
         return mask
-    raw = np.ascontiguousarray(uuids[positions])
-    ids = pa.ExtensionArray.from_storage(
-        pa.uuid(), pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw)]))
-    with registered(con, pa.table({"i": pa.array(np.arange(len(raw), dtype=np.int64)), "id": ids}),
-                    "search_candidates") as name:
+    with registered(con, _candidates(uuids, positions), "search_candidates") as name:
         res = con.execute(
             f"SELECT c.i FROM {name} c JOIN datarows d ON d.id = c.id WHERE ({sql})", list(params)
         ).fetchnumpy()
@@ -110,20 +135,23 @@ def exclude_mask(table: np.ndarray, positions: np.ndarray, row_ids: list[str]) -
 
 def matching(matches: Matches, exclude: list[str], where_sql, con_factory, uuids_fn) -> Matches:
     """The matches that are not excluded and satisfy the filter (same table, positions in order)."""
-    positions, scores = matches.positions, matches.scores
+    positions = matches.positions
     keep = exclude_mask(matches.table, positions, exclude)
     if where_sql is not None and len(positions):
         sql, params = where_sql
         with con_factory() as con:
             keep &= filter_mask(con, uuids_fn(), positions, sql, params)
-    if not keep.all():
-        positions, scores = positions[keep], scores[keep]
-    return Matches(matches.table, positions, scores, complete=matches.complete)
+    return matches if keep.all() else matches.subset(keep)
 
 
-def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn):
-    """Apply exclusion and the filter, then order; returns the ordered first ``k`` and the total."""
+def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn,
+         sort: str = "score") -> tuple[Matches, int]:
+    """Apply exclusion and the filter, then order by ``sort``; returns the ordered first ``k`` (as
+    :class:`Matches`) and the total."""
     kept = matching(matches, exclude, where_sql, con_factory, uuids_fn)
-    positions, scores = kept.positions, kept.scores
-    idx = select_order(positions, scores, order, k)
-    return positions[idx], scores[idx], len(positions)
+    if sort == "score":
+        idx = select_order(kept.positions, kept.scores, order, k)
+    else:
+        with con_factory() as con:
+            idx = select_by_column(con, uuids_fn(), kept.positions, sort, order, k)
+    return kept.subset(idx), len(kept)

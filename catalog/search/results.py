@@ -9,12 +9,22 @@ from .auto_range import RangeChoice, ScoreDistribution
 
 @dataclass
 class Hit:
+    """One result row. ``anchor`` says, for ``aggregate="max"`` ("similar to any"), which positive
+    anchor gave the row its score (the nearest one; ties: the first in the spec's order): the anchor
+    row's id for a row anchor, the anchor's index in ``SearchSpec.anchors`` for a vector anchor; None
+    for ``mean`` (one combined query), for a pure filter listing, and when the text or image prompt
+    was the nearest. ``to_dict()`` leaves it out; ``to_dict(details=True)`` adds it."""
+
     id: str
     global_key: str
-    score: float
+    score: float | None
+    anchor: str | int | None = None
 
-    def to_dict(self) -> dict:
-        return {"id": self.id, "global_key": self.global_key, "score": self.score}
+    def to_dict(self, details: bool = False) -> dict:
+        out = {"id": self.id, "global_key": self.global_key, "score": self.score}
+        if details:
+            out["anchor"] = self.anchor
+        return out
 
 
 @dataclass
@@ -28,7 +38,7 @@ class SearchResult:
     ``automatic``, ``reason``, ``message``); None where no range applies (a pure filter listing).
     ``distribution`` is the query's :class:`ScoreDistribution` when the range was automatic (it was
     computed to choose it), else None. ``to_dict()`` keeps ``total`` and ``results`` only;
-    ``to_dict(details=True)`` adds ``score_range`` and ``distribution``.
+    ``to_dict(details=True)`` adds ``score_range`` and ``distribution``, and each hit's ``anchor``.
     """
 
     total: int
@@ -39,7 +49,7 @@ class SearchResult:
     distribution: ScoreDistribution | None = None
 
     def to_dict(self, details: bool = False) -> dict:
-        out = {"total": self.total, "results": [h.to_dict() for h in self.results]}
+        out = {"total": self.total, "results": [h.to_dict(details) for h in self.results]}
         if details:
             out["score_range"] = None if self.score_range is None else self.score_range.to_dict()
             out["distribution"] = None if self.distribution is None else self.distribution.to_dict()

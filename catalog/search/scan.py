@@ -32,7 +32,7 @@ def executor(n: int) -> ThreadPoolExecutor:
     return _pool
 
 
-def _scan_part(mat, queries, out, start, stop):
+def _scan_part(mat, queries, out, start, stop, which=None):
     nq, dims = queries.shape
     if nq == 1:
         for s in range(start, stop, _BLOCK_ROWS_ONE):
@@ -43,28 +43,45 @@ def _scan_part(mat, queries, out, start, stop):
     for s in range(start, stop, block):
         e = min(stop, s + block)
         part = mat[s:e]
-        best = None
+        best = arg = None
         for g in range(0, nq, _QUERY_GROUP):
-            d = faiss.pairwise_distances(queries[g:g + _QUERY_GROUP], part, faiss.METRIC_L1).min(axis=0)
-            best = d if best is None else np.minimum(best, d, out=best)
+            dd = faiss.pairwise_distances(queries[g:g + _QUERY_GROUP], part, faiss.METRIC_L1)
+            if which is None:
+                d = dd.min(axis=0)
+                best = d if best is None else np.minimum(best, d, out=best)
+                continue
+            a = dd.argmin(axis=0)  # the first (lowest index) on ties
+            d = dd[a, np.arange(len(a))]
+            if best is None:
+                best, arg = d, a + g
+            else:
+                better = d < best  # strictly: an earlier query keeps a tie
+                best[better], arg[better] = d[better], a[better] + g
         out[s:e] = best
+        if which is not None:
+            which[s:e] = arg
 
 
-def l1_scan(mat: np.ndarray, queries: np.ndarray, n_threads: int | None = None) -> np.ndarray:
-    """L1 distance of every row of ``mat`` to the nearest of ``queries`` (float32, one per row)."""
+def l1_scan(mat: np.ndarray, queries: np.ndarray, n_threads: int | None = None, nearest: bool = False):
+    """L1 distance of every row of ``mat`` to the nearest of ``queries`` (float32, one per row).
+
+    With ``nearest=True``: ``(distances, which)``, ``which`` the index of that nearest query per row
+    (int32; the lowest index on ties), computed in the same pass."""
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     n = len(mat)
     out = np.empty(n, dtype=np.float32)
+    which = np.zeros(n, dtype=np.int32) if nearest else None
+    multi = which if nearest and len(queries) > 1 else None
     if n == 0:
-        return out
+        return (out, which) if nearest else out
     t = n_threads or threads()
     t = max(1, min(t, n // 4096 or 1))
     if t == 1:
-        _scan_part(mat, queries, out, 0, n)
-        return out
+        _scan_part(mat, queries, out, 0, n, multi)
+        return (out, which) if nearest else out
     bounds = np.linspace(0, n, t + 1).astype(int)
-    futures = [executor(t).submit(_scan_part, mat, queries, out, int(a), int(b))
+    futures = [executor(t).submit(_scan_part, mat, queries, out, int(a), int(b), multi)
                for a, b in zip(bounds[:-1], bounds[1:])]
     for f in futures:
         f.result()
-    return out
+    return (out, which) if nearest else out

@@ -9,6 +9,12 @@ scan scores every row, the filter and the anchor exclusion are applied, and
 :func:`auto_range.choose_range` picks the range from that :class:`ScoreDistribution`; the same scan
 then answers the search (unless a non-exact backend was asked for by name). The result carries the
 range used (``SearchResult.score_range``) and, for an automatic range, the distribution.
+
+``spec.sort`` orders the rows in the range by score, ``global_key`` or ``created`` (ties by row id);
+it never changes which rows match or the total. A backend that does not declare the sort
+(``Capabilities.sorts``) is replaced by the exact scan, as for an order it does not declare. For
+``aggregate="max"`` each hit names the anchor that gave its score (``Hit.anchor``), from the backend's
+``Matches.anchors``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ def _names(rows: list[dict]) -> str:
 
 
 _KEYWORDS = ("anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "limit", "offset",
-             "order", "include_anchors", "text", "image", "backend")
+             "order", "include_anchors", "text", "image", "backend", "sort")
 
 
 def split_call(spec, args: tuple, kwargs: dict, paged: bool = True) -> tuple:
@@ -86,6 +92,13 @@ class _Prepared:
     def exclude(self) -> list[str]:
         return [] if self.spec.include_anchors else [r["id"] for r in self.rows + self.neg_rows]
 
+    def anchor_names(self) -> list:
+        """What each query vector stands for under ``max``, in query order: the row anchors' ids, then
+        the vector anchors' indices in ``spec.anchors``, then None for a text or image prompt."""
+        vector_at = [i for i, a in enumerate(self.spec.anchors) if not isinstance(a, str)]
+        return [r["id"] for r in self.rows] + vector_at + [None] * (self.spec.text is not None
+                                                                    or self.spec.image is not None)
+
 
 class Searcher:
     """Similarity search over one catalog.
@@ -106,17 +119,22 @@ class Searcher:
     def search(self, spec: SearchSpec, page: Page | None = None, backend=None) -> SearchResult:
         """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total."""
         page = page or Page()
-        positions, scores, total, table, name, complete, emb, choice, dist = self._run(spec, page, backend)
-        ids = table[positions].tolist()
-        keys = self.cache.load_keys(emb).get(positions) if ids else []
-        hits = [Hit(i, k, float(s)) for i, k, s in zip(ids, keys, scores)]
-        return SearchResult(total=total, results=hits, backend=name, complete=complete, score_range=choice,
+        found, total, name, p, choice, dist = self._run(spec, page, backend)
+        ids = found.table[found.positions].tolist()
+        keys = self.cache.load_keys(p.emb).get(found.positions) if ids else []
+        anchors = [None] * len(ids)
+        if spec.aggregate == "max" and ids:
+            names = p.anchor_names()
+            which = found.anchors if found.anchors is not None else np.zeros(len(ids), np.int64)
+            anchors = [names[int(w)] if int(w) < len(names) else None for w in which]
+        hits = [Hit(i, k, float(s), a) for i, k, s, a in zip(ids, keys, found.scores, anchors)]
+        return SearchResult(total=total, results=hits, backend=name, complete=found.complete, score_range=choice,
                             distribution=dist)
 
     def row_ids(self, spec: SearchSpec, backend=None) -> list[str]:
         """Every matching row id, in result order (no paging)."""
-        positions, _, _, table, *_ = self._run(spec, ALL, backend)
-        return table[positions].tolist()
+        found = self._run(spec, ALL, backend)[0]
+        return found.table[found.positions].tolist()
 
     def score_distribution(self, spec: SearchSpec, bins: int = DEFAULT_BINS, top: int = TOP_N) -> ScoreDistribution:
         """The scores of every row ``spec``'s query matches, whatever its range: the histogram over
@@ -190,34 +208,34 @@ class Searcher:
             choice = choose_range(dist, text_prompt=spec.text is not None)
             spec = spec.replace(min_score=choice.min_score, max_score=choice.max_score)
             if chosen.auto or be is chosen.exact:  # the scan already answers: keep the rows in range
-                keep = in_range(full.scores, spec.min_score, spec.max_score)
-                matches = Matches(full.table, full.positions[keep], full.scores[keep], complete=True)
+                matches = full.subset(in_range(full.scores, spec.min_score, spec.max_score))
+                matches.complete = True
                 be, exclude, where_sql = chosen.exact, [], None  # already excluded and filtered
             else:
-                matches = self._matches(be, chosen.exact, queries, spec, k)
+                be, matches = self._matches(be, chosen.exact, queries, spec, k)
         else:
             choice = given_range(spec.min_score, spec.max_score)
-            matches = self._matches(be, chosen.exact, queries, spec, k)
+            be, matches = self._matches(be, chosen.exact, queries, spec, k)
             if not matches.complete and chosen.auto:
                 be = chosen.exact
                 matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
                                           order=spec.order))
-        positions, scores, total = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
-                                        lambda: self.cache.load_uuids(emb))
-        off = page.offset
-        return (positions[off:], scores[off:], total, matches.table, be.name, matches.complete, emb, choice,
-                dist)
+        found, total = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
+                            lambda: self.cache.load_uuids(emb), sort=spec.sort)
+        return found.subset(slice(page.offset, None)), total, be.name, p, choice, dist
 
     @staticmethod
     def _matches(be, exact, queries, spec: SearchSpec, k):
-        """Ask ``be`` what its capabilities let it answer; the exact scan answers the rest."""
+        """Ask ``be`` what its capabilities let it answer; the exact scan answers the rest. Returns the
+        backend that answered and its matches."""
         caps = be.capabilities
-        if spec.order not in caps.orders:
+        wants_anchor = spec.aggregate == "max" and len(queries) > 1
+        if spec.order not in caps.orders or spec.sort not in caps.sorts or (wants_anchor and not caps.anchors):
             be = exact
             caps = be.capabilities
-        use_k = caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
-        return be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
-                               order=spec.order))
+        use_k = spec.sort == "score" and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
+        return be, be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
+                                   order=spec.order))
 
     def _anchor_vectors(self, be, emb, rows, raw, what) -> np.ndarray:
         vecs, missing = be.vectors([r["id"] for r in rows]) if rows else (np.empty((0, emb.dims), np.float32), [])

@@ -9,7 +9,7 @@ JSON form (the slice's stored query)::
     {"embedding": <id or name | null>, "anchors": [<row id | [floats]>...],
      "negative_anchors": [...], "text": <str | null>, "min_score": <float | null>,
      "max_score": <float | null>, "aggregate": "mean" | "max", "where": <filter | null>,
-     "order": "desc" | "asc", "include_anchors": <bool>}
+     "order": "desc" | "asc", "include_anchors": <bool>[, "sort": "global_key" | "created"]}
 
 ``min_score``/``max_score`` are null for a pure filter spec (no embedding). ``image`` (bytes or a
 file path) is a query-time anchor and has no JSON form.
@@ -21,6 +21,17 @@ it used. Giving one bound only fills the other from the default range 0.85–1, 
 automatic spec's JSON has null bounds and ``"auto_range": true``; JSON without that key reads null
 bounds as 0.85–1, exactly as before (a saved slice stores the range its search resolved to). A pure
 filter spec (no embedding) has no scores and is never automatic: its unused bounds stay 0.85–1.
+
+``sort`` chooses what the results are ordered by, ``order`` the direction: ``"score"`` (the default),
+``"global_key"`` or ``"created"`` (when the row was imported). The sort never changes *which* rows
+match (score range, filters, anchors left out) nor the total, only their order; equal values are
+ordered by row id (ascending in both directions), so pages concatenate to the whole ordering. Without
+an ``order`` the natural direction of the sort is used: best score first (``desc``), global keys
+A–Z (``asc``), newest first (``desc``); the spec always holds the resolved direction, and its JSON
+stores it. A pure filter spec has no score: its ``"score"`` sort is the plain listing, by
+``global_key`` A–Z whatever ``order`` says (as filter listings always were); ``"global_key"`` and
+``"created"`` follow ``order``. The JSON has ``"sort"`` only when it is not ``"score"``, so JSON
+without it reads exactly as before.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from ..filters import compile_filter, parse_filter
 DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE = 0.85, 1.0
 AGGREGATES = ("mean", "max")
 ORDERS = ("desc", "asc")
+SORTS = ("score", "global_key", "created")
+NATURAL_ORDER = {"score": "desc", "global_key": "asc", "created": "desc"}
 DEFAULT_LIMIT = 50
 
 
@@ -112,7 +125,8 @@ ALL = Page(limit=None)
 class SearchSpec:
     """A search: anchors (row ids/global_keys or vectors), negatives, a text or image prompt, an
     inclusive score range (both bounds None: automatic, see the module), how anchors combine, a
-    metadata/label filter and the order.
+    metadata/label filter, what the results are sorted by (``sort``) and the direction (``order``; None:
+    the sort's natural direction, see the module).
 
     Without ``embedding`` (and anchors) it is a pure filter: the rows ``where`` selects."""
 
@@ -125,8 +139,9 @@ class SearchSpec:
     max_score: float | None = None
     aggregate: str = "mean"
     where: dict | None = None
-    order: str = "desc"
+    order: str | None = None
     include_anchors: bool = False
+    sort: str = "score"
 
     def __post_init__(self):
         emb = self.embedding
@@ -147,6 +162,12 @@ class SearchSpec:
         set_(self, "max_score", hi)
         if self.aggregate not in AGGREGATES:
             raise CatalogError(f"aggregate {self.aggregate!r} is not supported; use mean or max", field="aggregate")
+        sort = "score" if self.sort is None else self.sort
+        if sort not in SORTS:
+            raise CatalogError(f"sort {sort!r} is not supported; use score, global_key or created", field="sort")
+        set_(self, "sort", sort)
+        if self.order is None:
+            set_(self, "order", NATURAL_ORDER[sort])
         if self.order not in ORDERS:
             raise CatalogError(f"order {self.order!r} is not supported; use desc or asc", field="order")
         where = parse_filter(self.where) if isinstance(self.where, str) else self.where
@@ -179,6 +200,11 @@ class SearchSpec:
         return self.min_score is None
 
     @property
+    def listing_sort(self) -> tuple[str, str]:
+        """``(column, order)`` of a pure filter listing: the ``"score"`` sort is by global_key A–Z."""
+        return ("global_key", "asc") if self.sort == "score" else (self.sort, self.order)
+
+    @property
     def has_query(self) -> bool:
         """Whether anything defines a query vector (anchors, a text or an image)."""
         return bool(self.anchors) or self.text is not None or self.image is not None
@@ -197,14 +223,17 @@ class SearchSpec:
         if self.is_filter_only:
             return {"embedding": None, "anchors": [], "negative_anchors": [], "text": None, "min_score": None,
                     "max_score": None, "aggregate": self.aggregate, "where": self.where, "order": self.order,
-                    "include_anchors": False}
+                    "include_anchors": False, **self._sort_json()}
         data = {"embedding": self.embedding, "anchors": out(self.anchors), "negative_anchors": out(self.negatives),
                 "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
                 "aggregate": self.aggregate, "where": self.where, "order": self.order,
-                "include_anchors": self.include_anchors}
+                "include_anchors": self.include_anchors, **self._sort_json()}
         if self.auto_range:
             data["auto_range"] = True
         return data
+
+    def _sort_json(self) -> dict:
+        return {} if self.sort == "score" else {"sort": self.sort}
 
     @classmethod
     def from_json(cls, data: dict) -> "SearchSpec":
@@ -215,23 +244,23 @@ class SearchSpec:
             return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
                        negatives=data.get("negative_anchors") or data.get("negatives") or (),
                        text=data.get("text"), aggregate=data.get("aggregate") or "mean",
-                       where=data.get("where") or None, order=data.get("order") or "desc",
-                       include_anchors=bool(data.get("include_anchors", False)))
+                       where=data.get("where") or None, order=data.get("order") or None,
+                       include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score")
         return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
                    negatives=data.get("negative_anchors") or data.get("negatives") or (),
                    text=data.get("text"), min_score=DEFAULT_MIN_SCORE if lo is None else lo,
                    max_score=DEFAULT_MAX_SCORE if hi is None else hi, aggregate=data.get("aggregate") or "mean",
-                   where=data.get("where") or None, order=data.get("order") or "desc",
-                   include_anchors=bool(data.get("include_anchors", False)))
+                   where=data.get("where") or None, order=data.get("order") or None,
+                   include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score")
 
     # -- the keyword form of Catalog.search -------------------------------------------------------------
     @classmethod
     def from_kwargs(cls, embedding=None, anchors=(), negative_anchors=(), min_score=None,
-                    max_score=None, aggregate="mean", where=None, order="desc",
-                    include_anchors=False, text=None, image=None) -> "SearchSpec":
+                    max_score=None, aggregate="mean", where=None, order=None,
+                    include_anchors=False, text=None, image=None, sort="score") -> "SearchSpec":
         return cls(embedding=embedding, anchors=anchors, negatives=negative_anchors, text=text, image=image,
                    min_score=min_score, max_score=max_score, aggregate=aggregate, where=where, order=order,
-                   include_anchors=include_anchors)
+                   include_anchors=include_anchors, sort=sort)
 
     def kwargs(self) -> dict:
         """The keyword arguments of the keyword form that stand for this spec."""
@@ -241,4 +270,4 @@ class SearchSpec:
                                      for a in self.negatives],
                 "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
                 "aggregate": self.aggregate, "where": self.where, "order": self.order,
-                "include_anchors": self.include_anchors}
+                "include_anchors": self.include_anchors, "sort": self.sort}

@@ -15,12 +15,14 @@ from .base import Backend, Capabilities, Context, Matches, Query, in_range, rang
 
 
 class ApproximateBackend(Backend):
-    """Descending order only (the lowest scores lie everywhere: no list order helps); uses the page
-    size for one query vector (each anchor's own top k would not be enough for ``max``)."""
+    """Descending score order only (the lowest scores lie everywhere: no list order helps), and the
+    ``score`` sort only (the others need every row of the range, which is what the exact scan gives);
+    uses the page size for one query vector (each anchor's own top k would not be enough for ``max``).
+    For several query vectors it keeps, per row, which one was nearest (``Matches.anchors``)."""
 
     name = "approximate"
-    capabilities = Capabilities(exact=False, orders=("desc",), top_k=True, per_anchor_top_k=False,
-                                filters=False, recall=TARGET_RECALL)
+    capabilities = Capabilities(exact=False, orders=("desc",), sorts=("score",), anchors=True, top_k=True,
+                                per_anchor_top_k=False, filters=False, recall=TARGET_RECALL)
 
     def __init__(self, emb, exact, ivf):
         self.emb = emb
@@ -57,23 +59,25 @@ class ApproximateBackend(Backend):
         cap = int(self.meta.get("max_lists") or self.ivf.nlist)
         n_threads = threads()
         found, complete = [], True
-        for q in queries:
+        for qi, q in enumerate(queries):
             pos, dist, ok = self.ivf.search_one(q, radius, k, alpha, cap, n_threads)
             keep = dist <= radius
-            found.append((pos[keep], dist[keep]))
+            found.append((pos[keep], dist[keep], np.full(int(keep.sum()), qi, dtype=np.int32)))
             complete &= ok
         pos = np.concatenate([f[0] for f in found])
         dist = np.concatenate([f[1] for f in found])
-        if len(queries) > 1:  # keep each row's smallest distance
-            o = np.lexsort((dist, pos))
-            pos, dist = pos[o], dist[o]
+        which = np.concatenate([f[2] for f in found])
+        if len(queries) > 1:  # keep each row's smallest distance (ties: the lowest query index)
+            o = np.lexsort((which, dist, pos))
+            pos, dist, which = pos[o], dist[o], which[o]
             first = np.ones(len(pos), dtype=bool)
             first[1:] = pos[1:] != pos[:-1]
-            pos, dist = pos[first], dist[first]
+            pos, dist, which = pos[first], dist[first], which[first]
         scores = score_from_l1(dist, self.emb.dims)
         keep = in_range(scores, query.min_score, query.max_score)
-        pos, scores = pos[keep], scores[keep]
+        pos, scores, which = pos[keep], scores[keep], which[keep]
         if k is not None and len(pos) >= k:
             complete = False  # the page is served; the total may miss rows beyond it
         o = np.argsort(pos, kind="stable")
-        return Matches(self.exact.ids, pos[o], scores[o], complete=complete)
+        return Matches(self.exact.ids, pos[o], scores[o], complete=complete,
+                       anchors=which[o] if len(queries) > 1 else None)

@@ -37,12 +37,18 @@ class Capabilities:
 
     ``exact``: its matches are exactly the exact scan's (else it is held to ``recall``, its declared
     mean recall against the exact scan on structured data). ``orders``: the score orders it answers
-    (others are answered by the exact scan). ``top_k``: it uses ``Query.limit_hint`` for one query
+    (others are answered by the exact scan). ``sorts``: the result sorts (``SearchSpec.sort``) whose
+    matches it answers; the service does the sorting itself, but a sort other than ``"score"`` needs
+    every row in the range (no top-k shortcut), and the others are answered by the exact scan.
+    ``anchors``: for several query vectors (``aggregate="max"``) it says which one gave each match its
+    score (``Matches.anchors``); the service routes to the exact scan when asked and it cannot. ``top_k``: it uses ``Query.limit_hint`` for one query
     vector; ``per_anchor_top_k``: also for several (``aggregate="max"``). ``filters``: it applies
     metadata filters itself (else the service filters its matches)."""
 
     exact: bool
     orders: tuple[str, ...] = ("desc", "asc")
+    sorts: tuple[str, ...] = ("score", "global_key", "created")
+    anchors: bool = True
     top_k: bool = False
     per_anchor_top_k: bool = False
     filters: bool = False
@@ -79,15 +85,23 @@ class Matches:
 
     ``table`` is sorted by row id (position order is id order). ``complete`` is False when an
     approximate backend may have missed rows in the range (the total is then a lower bound).
+    ``anchors`` (several query vectors only; None otherwise) holds, for each match, the index of the
+    query vector that gave its score (the nearest one; ties: the lowest index).
     """
 
     table: np.ndarray
     positions: np.ndarray
     scores: np.ndarray
     complete: bool = True
+    anchors: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def subset(self, which) -> "Matches":
+        """The matches selected by a boolean mask or an index array (same table, in that order)."""
+        return Matches(self.table, self.positions[which], self.scores[which], complete=self.complete,
+                       anchors=None if self.anchors is None else self.anchors[which])
 
 
 class Backend(ABC):

@@ -12,7 +12,7 @@ from .base import Backend, Capabilities, Context, Matches, Query, in_range, rang
 
 
 class ExactBackend(Backend):
-    """Every row is scored."""
+    """Every row is scored; for several query vectors the nearest one is found in the same pass."""
 
     name = "exact"
     capabilities = Capabilities(exact=True, orders=("desc", "asc"), recall=1.0)
@@ -45,7 +45,9 @@ class ExactBackend(Backend):
 
     def search(self, query: Query) -> Matches:
         dims = self.emb.dims
-        dist = l1_scan(self.matrix, query.vectors)
+        several = np.atleast_2d(query.vectors).shape[0] > 1
+        dist, which = l1_scan(self.matrix, query.vectors, nearest=True) if several else \
+            (l1_scan(self.matrix, query.vectors), None)
         lo, hi = range_thresholds(query.min_score, query.max_score, dims)
         if lo <= 0 and hi >= scale(dims):
             cand = np.arange(len(dist), dtype=np.int64)
@@ -55,4 +57,4 @@ class ExactBackend(Backend):
         keep = in_range(scores, query.min_score, query.max_score)
         if not keep.all():
             cand, scores = cand[keep], scores[keep]
-        return Matches(self.ids, cand, scores, complete=True)
+        return Matches(self.ids, cand, scores, complete=True, anchors=None if which is None else which[cand])
