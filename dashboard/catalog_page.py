@@ -83,12 +83,18 @@ def _adopt_url(cat) -> None:
         show_error(exc)
 
 
+def _model_to_load(cat, s) -> str | None:
+    """The name of the model the state's prompt needs and this server has not loaded yet, else None."""
+    model = cat.query_model(s.embedding) if (s.text or s.image) and s.embedding else None
+    return model[0] if model is not None and not model[1] else None
+
+
 def _fetch(cat, s):
     """``results.cached_fetch``, saying so while a prompt's model loads (seconds, the first time only)."""
-    model = cat.query_model(s.embedding) if (s.text or s.image) and s.embedding else None
-    if model is None or model[1]:
+    model = _model_to_load(cat, s)
+    if model is None:
         return results.cached_fetch(cat, s)
-    with st.spinner(f"Loading the {model[0]} model for the first prompt — a few seconds; later prompts are fast…",
+    with st.spinner(f"Loading the {model} model for the first prompt — a few seconds; later prompts are fast…",
                     show_time=True):
         return results.cached_fetch(cat, s)
 
@@ -211,15 +217,29 @@ def page() -> None:
         if s.embedding is None:
             with guard():
                 s.embedding = query_panel.default_embedding(embeddings(cat))
+        page = None
+        try:  # a prompt's model loads (seconds, once) before the catalog file is held for the page
+            if _model_to_load(cat, s):
+                page = _fetch(cat, s)
+        except CatalogError:
+            pass  # shown by the results fragment
+    try:
+        with cat.reading():  # the file is opened once for every call of the rest of this run
+            _draw(cat, s, notices, query_slot, page)
+    except CatalogError as exc:  # the file could not be opened (busy): said, and the page stays
+        with notices:
+            show_error(exc)
+
+
+def _draw(cat, s, notices, query_slot, page) -> None:
     with query_slot:
         anchors.render(cat, s)
-
-    page = None
-    try:
-        with notices:
-            page = _fetch(cat, s)
-    except CatalogError:
-        pass  # shown by the results fragment
+    if page is None:
+        try:
+            with notices:
+                page = _fetch(cat, s)
+        except CatalogError:
+            pass  # shown by the results fragment
     query_panel.render(cat, s, _meta_keys(page.rows) if page else [])
     st.sidebar.caption(f"Catalog: `{cat.path}`")
     st.sidebar.button("Refresh", icon=":material/refresh:", on_click=_refresh, key="refresh",

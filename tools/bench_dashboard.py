@@ -119,14 +119,14 @@ def bench_thumbnails(browser, server, cat, repeat: int) -> tuple[list[float], li
     return ui, lib, cold
 
 
-def bench_slider(browser, server, cat, anchor: str, repeat: int) -> tuple[list[float], list[float], list[int]]:
+def bench_slider(browser, server, cat, anchor: str, repeat: int, start: float = 0.85) -> tuple[list[float], list[float], list[int]]:
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(f"{server.url}/?emb=bench&a={anchor}&min=0.85&max=1")
+    page.goto(f"{server.url}/?emb=bench&a={anchor}&min={start}&max=1")
     head = page.locator(".st-key-results_head h3").first
     head.wait_for(timeout=600_000)  # the server's first search loads the vector cache
     page.wait_for_function(IDLE, timeout=600_000)
     ui, lib, totals = [], [], []
-    value = 0.85
+    value = start
     thumb = page.locator(".st-key-w_range input[type='range']").first
     for i in range(repeat * 2):
         # always a new range (0.84, 0.83, ...): no step is answered from the page's short-lived cache
@@ -153,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000, help="rows in the slider catalog (default 1M)")
     ap.add_argument("--dims", type=int, default=128, help="dims of the slider embedding (default 128)")
     ap.add_argument("--repeat", type=int, default=5, help="repetitions of each measurement (x2: both directions)")
+    ap.add_argument("--start", type=float, default=0.85, help="the slider's first lower bound (it steps down by 0.01)")
     args = ap.parse_args(argv)
     db = args.db.expanduser().absolute()
     img_db = db.parent / "images-catalog" / "catalog.duckdb"
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
             srv.stop()
         srv = Server(db, logs / "bench-slider.log")
         try:
-            ui_s, lib_s, totals = bench_slider(browser, srv, cat, anchor, args.repeat)
+            ui_s, lib_s, totals = bench_slider(browser, srv, cat, anchor, args.repeat, args.start)
         finally:
             srv.stop()
         browser.close()
