@@ -80,9 +80,14 @@ class Embeddings:
         return Embedding(*row, service=self)
 
     def create_embedding(self, name: str, dims: int) -> Embedding:
+        if name is not None and not isinstance(name, str):
+            raise CatalogError(f"embedding name must be a string, not {type(name).__name__}", field="name")
         name = (name or "").strip()
         if not name:
             raise CatalogError("embedding name is empty; give a name such as my-embedding", field="name")
+        if any(not c.isprintable() for c in name):  # a newline or tab would fake lines in listings
+            raise CatalogError(f"embedding name {name!r} must not contain control characters (newlines, tabs)",
+                               field="name")
         if len(name) > 100:
             raise CatalogError(f"embedding name is {len(name)} characters long; use at most 100", field="name")
         try:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from . import results, row_detail, session
 from .session import selection
-from .common import (attempt, bump, call, close_dialog, dialog_args, flash, open_dialog,
+from .common import (attempt, bump, call, close_dialog, dialog_args, flash, md_text, open_dialog,
                      show_error)
 
 from catalog import CatalogError, SearchSpec
@@ -202,7 +202,7 @@ def toolbar(cat, s, total: int) -> None:
 
 
 def save_search_button(cat, s) -> None:
-    label = f"Update slice “{s.slice}”" if s.slice else "Save search as slice"
+    label = f"Update slice “{md_text(s.slice)}”" if s.slice else "Save search as slice"  # the name as text
     st.button(label, key="act_save_search", icon=":material/bookmark_add:",
               disabled=not (s.is_similarity or s.where), on_click=open_dialog, args=("catalog:slice", "search"))
 

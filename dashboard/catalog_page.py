@@ -13,7 +13,8 @@ import math
 import streamlit as st
 
 from . import actions, address, anchors, gallery, query_panel, results, session
-from .common import bump, embeddings, forget_other_dialogs, generation, get_catalog, guard, show_error, show_flash
+from .common import (bump, embeddings, forget_other_dialogs, generation, get_catalog, guard, md_text, show_error,
+                     show_flash)
 from .state import PER_PAGE
 
 from catalog import CatalogError
@@ -146,7 +147,7 @@ def _draw_results(cat) -> None:
         st.rerun(scope="app")  # a card or toolbar action changed the query or opened a dialog
     status = st.container(key="results_status")  # fixed places, see page()
     if s.slice:
-        status.caption(f":material/bookmark: Slice **{s.slice}**"
+        status.caption(f":material/bookmark: Slice **{md_text(s.slice)}**"
                        + (" · modified" if session.slice_modified(s) else ""))
     try:
         with status:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -65,6 +66,28 @@ LABELS = {
 HINTS: dict[str, str] = {}
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~$:&^])")  # special anywhere in a line
+_MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))", re.M)  # lists, setext headings: only first in a line
+
+
+def md_text(text, keep_code: bool = False) -> str:
+    """``text`` escaped for Streamlit Markdown, so it shows as typed: a user's ``![x](http://host/p.png)``
+    is text, not an image every viewer's browser fetches (nor a link, colour, icon or formula).
+
+    Streamlit has no escape helper; this backslash-escapes the ASCII punctuation Markdown and Streamlit's
+    directives use (``- + =`` and ``1.`` only where they begin a line). Line breaks stay line breaks.
+    ``keep_code``: keep balanced `code` spans of a message as code (their content shows literally anyway).
+    """
+    text = "" if text is None else str(text)
+    if keep_code and text.count("`") % 2 == 0 and "`" in text:
+        parts = text.split("`")
+        return "`".join(p if i % 2 else md_text(p) for i, p in enumerate(parts))
+    out = _MD_SPECIAL.sub(r"\\\1", text)
+    out = _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit()
+                                                      else m.group(2) + "\\"), out)
+    return out.replace("\r\n", "\n").replace("\n", "  \n")
+
+
 def worded(exc: CatalogError) -> str:
     """A library error in this dashboard's words."""
     return exc.worded(LABELS, HINTS)
@@ -73,13 +96,13 @@ def worded(exc: CatalogError) -> str:
 def show_error(exc: CatalogError) -> None:
     """A library error as a message (never a traceback); busy catalogs get a gentler warning."""
     if isinstance(exc, CatalogBusy):
-        st.warning(f"{worded(exc)}. The page will work again as soon as the other process is done; try again.",
-                   icon=":material/hourglass_top:")
+        st.warning(f"{md_text(worded(exc), keep_code=True)}. The page will work again as soon as the other "
+                   "process is done; try again.", icon=":material/hourglass_top:")
     elif isinstance(exc, ValidationError) and exc.errors:
-        st.error(worded(exc), icon=":material/block:")
+        st.error(md_text(worded(exc), keep_code=True), icon=":material/block:")
         st.code(exc.report(), language=None)
     else:
-        st.error(worded(exc), icon=":material/block:")
+        st.error(md_text(worded(exc), keep_code=True), icon=":material/block:")
 
 
 @contextlib.contextmanager
@@ -111,6 +134,7 @@ def attempt(fn, *args, **kwargs) -> tuple[bool, object]:
 
 def show_flash() -> None:
     for kind, message in session.take_flashes():
+        message = md_text(message, keep_code=True)  # messages name slices, embeddings, labels: text
         if kind == "success":
             st.toast(message, icon=":material/check_circle:")
         elif kind == "warning":

@@ -12,7 +12,7 @@ from catalog import CatalogError, ReviewDecision, thumbnails
 from catalog.labeling import RowSuggestions
 
 from . import session
-from .common import show_error
+from .common import md_text, show_error
 
 ROWS_PER_PAGE = 10
 HITS_SHOWN = 10
@@ -73,7 +73,7 @@ def _add_label(run: int, row_id: str) -> None:
 
 def _tick_box(run: int, row_id: str, label: str, caption: str, default: bool) -> None:
     """A checkbox drawn from (and writing to) :func:`decided`, whichever page it was last seen on."""
-    st.checkbox(caption, value=bool(decided().get((row_id, label), default)), key=tick_key(run, row_id, label),
+    st.checkbox(md_text(caption), value=bool(decided().get((row_id, label), default)), key=tick_key(run, row_id, label),
                 on_change=_on_tick, args=(run, row_id, label))
 
 
@@ -102,7 +102,7 @@ def render_row(cat, run: int, r: RowSuggestions, rows_by_id: dict, thumbs: dict,
                     with st.container(width=84, gap=None):
                         _media(cat, rows_by_id.get(h.id), thumbs.get(h.id), 76)
                         names = [lab["label"] for lab in hit_labels.get(h.id, [])]
-                        st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(names[:2]))
+                        st.markdown(f"**{h.score:.3f}**  \n" + ", ".join(md_text(n) for n in names[:2]))
         with c_labels:
             _labels(run, r)
 

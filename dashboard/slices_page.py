@@ -8,7 +8,7 @@ import streamlit as st
 
 from . import session
 from .common import (attempt, bump, close_dialog, delete_buttons, dialog_args, embeddings, flash, forget_other_dialogs, generation,
-                     get_catalog, open_dialog, show_error, show_flash, worded)
+                     get_catalog, md_text, open_dialog, show_error, show_flash, worded)
 
 from catalog import CatalogError
 
@@ -46,7 +46,7 @@ def _open_slice(cat, name: str) -> None:
 
 @st.dialog("Delete slice", on_dismiss=close_dialog)
 def _confirm_delete(cat, name: str) -> None:
-    st.write(f"Delete the slice **{name}**? Its rows stay in the catalog; only the saved query is removed.")
+    st.markdown(f"Delete the slice **{md_text(name)}**? Its rows stay in the catalog; only the saved query is removed.")
     delete_buttons("slice_del", cat.delete_slice, name, lambda _: f"Slice {name!r} deleted")
 
 
@@ -84,19 +84,19 @@ def _summary(sl, emb_names: dict[str, str]) -> str:
     if q.get("where"):
         import json
         w = json.dumps(q["where"], ensure_ascii=False)
-        what += f" · where `{w if len(w) < 80 else w[:77] + '…'}`"
-    return what
+        what += f" · where {w if len(w) < 80 else w[:77] + '…'}"
+    return what  # plain text: it names embeddings and holds the filter; escape it to show it
 
 
 def _slice_card(cat, sl, emb_names) -> None:
     count = _count(str(cat.path), sl.name, sl.updated_at, generation())
     with st.container(border=True, key=f"slice_{sl.id}"):
         head = st.container(horizontal=True, vertical_alignment="center")
-        head.markdown(f"#### {sl.name}")
+        head.markdown(f"#### {md_text(sl.name)}")
         head.markdown(f":blue-badge[{count:,} rows]" if count is not None else ":red-badge[cannot run]")
         if sl.description:
-            st.markdown(sl.description)
-        st.caption(f"{_summary(sl, emb_names)} · updated {str(sl.updated_at or '')[:16].replace('T', ' ')}")
+            st.markdown(md_text(sl.description))
+        st.caption(f"{md_text(_summary(sl, emb_names))} · updated {str(sl.updated_at or '')[:16].replace('T', ' ')}")
         with st.container(horizontal=True, gap="small"):
             st.button("Open", key=f"open_{sl.id}", icon=":material/open_in_new:", type="primary",
                       on_click=_open_slice, args=(cat, sl.name))

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from catalog import CatalogError, SearchSpec
+from catalog.filters import parse_filter
 from catalog.search.spec import DEFAULT_MAX_SCORE, DEFAULT_MIN_SCORE, SORTS
 
 DEFAULT_MIN, DEFAULT_MAX = DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE
@@ -130,13 +131,10 @@ class SearchState:
         if get("agg") in ("mean", "max"):
             s.aggregate = get("agg")
         if get("where"):
-            try:
-                w = json.loads(get("where"))
-                if not isinstance(w, dict):
-                    raise ValueError
-                s.where = w
-            except ValueError:
-                problems.append("the filter in the address is not a JSON object; it was ignored")
+            try:  # the library's reading of a filter: bounded depth and size, one-line errors
+                s.where = parse_filter(get("where"))
+            except CatalogError as exc:
+                problems.append(f"the filter in the address was ignored: {exc.message}")
         s.text = get("text") or None
         if get("order") in ("asc", "desc"):
             s.order = get("order")

@@ -60,7 +60,7 @@ def run_import(page) -> str:
 
 def test_the_page_states_the_upload_limit(server, page):
     open_page(server, page)
-    assert re.search(r"up to 1,024 MB", page.locator(".st-key-upload_form").inner_text())
+    assert re.search(r"up to 512 MB", page.locator(".st-key-upload_form").inner_text())
 
 
 def test_images_and_text_records_become_rows_named_by_the_users_files(server, page, catalog_db, tmp_path):

@@ -117,8 +117,11 @@ def test_layouts_the_fast_path_reads_and_those_it_hands_back(tmp_path, monkeypat
     assert n == len(lines)
     accepted = [k for _, k in keys]
     assert accepted[:6] == ["plain", "reversed", "trailing-comma", "crlf", "spaces", "extra-field"]
-    assert {"esc\"aped", "café", "padded", "tiny", "last-no-newline"} <= set(accepted)
+    assert {"esc\"aped", "café", "padded", "last-no-newline"} <= set(accepted)
+    assert "tiny" not in accepted and "dup" not in accepted  # zero once rounded to float32; "id" twice
     reasons = dict(items)
+    assert "all zeros once rounded" in reasons[lines.index('{"id": "tiny", "vector": [1e-50, 0, 0]}') + 1]
+    assert "appears twice" in reasons[lines.index('{"id": "dup", "id": "dup2", "vector": %s}' % v) + 1]
     assert "expected 3" in reasons[13] and "expected 3" in reasons[14]
     assert "all zeros" in reasons[15]
     assert "float32" in reasons[16] or "Infinity" in reasons[16]

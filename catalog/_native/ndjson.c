@@ -8,8 +8,10 @@
  * returns (pos, row, line_no, keys, stopped); pos then points at the start of the first line not
  * consumed. Everything unusual is left to the caller's general parser, which also writes the error
  * messages: other members, escapes or non-ASCII in the key, a key with surrounding spaces, a wrong
- * number of values, a value beyond float32, an all-zero vector, malformed JSON. So for every line it
- * accepts it produces exactly what the general parser would.
+ * number of values, a value beyond float32, a vector that is all zeros once rounded to float32,
+ * nested arrays, a member given twice, a line longer than 64 * dims + 4096 bytes (the limit of
+ * catalog/vectors/reading.py), malformed JSON. So for every line it accepts it produces exactly what
+ * the general parser would.
  *
  * Numbers are converted to the correctly rounded double (Clinger's exact fast path when the
  * significand is at most 2^53 and the decimal exponent within +-22, otherwise Python's
@@ -205,7 +207,7 @@ static int parse_line(const char *p, const char *end, Py_ssize_t dims, float *ve
                 if (p == NULL) return 0;
                 if (!(fabs(v) <= (double)FLT_MAX)) return 0; /* beyond float32 (or inf) */
                 float f = (float)v;
-                nonzero |= f != 0.0f || v != 0.0;
+                nonzero |= f != 0.0f; /* after rounding: what is stored must have a direction */
                 vec[n++] = f;
                 p = skip_ws(p, end);
                 if (p < end && *p == ',') {
@@ -262,10 +264,15 @@ static PyObject *py_parse_block(PyObject *self, PyObject *args) {
     const char *base = (const char *)buf.buf, *bend = base + size;
     float *vecs = (float *)out.buf;
     int stopped = 0;
+    const Py_ssize_t max_line = 64 * dims + 4096; /* reading.max_line_bytes: longer lines are refused */
     while (pos < size && row < cap) {
         const char *line = base + pos;
         const char *eol = memchr(line, '\n', (size_t)(bend - line));
         if (eol == NULL) eol = bend;
+        if (eol - line > max_line) {
+            stopped = 1;
+            break;
+        }
         const char *a = skip_ws(line, eol);
         if (a == eol) { /* blank line */
             line_no++;

@@ -33,9 +33,12 @@ def register(sub, common):
 def cmd_import(args):
     report = open_catalog(args).import_datarows(args.paths, metadata_file=args.metadata)
     print_skipped(report.skipped)
+    for where, message in report.warnings[:50]:
+        print(f"warning {where}: {message}", file=sys.stderr)
     if args.json:
         print_json({"created": report.created, "updated": report.updated,
-                    "skipped": [{"source": s, "reason": r} for s, r in report.skipped]})
+                    "skipped": [{"source": s, "reason": r} for s, r in report.skipped],
+                    "warnings": [{"source": s, "message": m} for s, m in report.warnings]})
     else:
         print(f"Imported {report.imported} data rows ({report.created} new, {report.updated} updated, "
               f"{len(report.skipped)} skipped)")

@@ -62,6 +62,9 @@ HINTS: dict[str, str] = {
     "label more rows first": "label more rows first (advtool labels set / import)",
     "list the slices to see them": "see `advtool slices list`",
     "create it or choose another catalog file": "create it or pass another --db",
+    "restore it from a backup, or choose another catalog file": "restore it from a backup, or pass another --db",
+    "choose another catalog file, or a new or empty one": "pass another --db (a new or empty file)",
+    "choose another catalog file": "pass another --db",
 }
 
 

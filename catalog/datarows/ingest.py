@@ -1,7 +1,15 @@
 """Reading data rows from disk: image files, folders, .zip archives and NDJSON record files.
 
-Produces plain records ``{"global_key", "media_type", "row_data", "metadata"}`` and a list of
-``(source, reason)`` for what was skipped. Writing them is :class:`catalog.datarows.DataRows`' job.
+Produces records ``{"global_key", "media_type", "row_data", "metadata"}``, ``(source, reason)`` for
+what was skipped and ``(source, note)`` warnings (a global_key repeated within one record file: the
+later record is kept). Writing them is :class:`catalog.datarows.DataRows`' job.
+
+Limits: an image inside a .zip archive may be at most ``MAX_IMAGE_BYTES`` (64 MiB) uncompressed;
+bigger entries are skipped without being read. Record metadata may nest at most ``MAX_DEPTH`` (64)
+objects/arrays deep; deeper records are skipped. A damaged .gz record file is skipped as a whole
+(none of its records are imported). In a folder, symbolic links to folders and dangling links are
+listed as skipped and never followed; links to files are imported. Long values echoed in messages
+are cut to their first 80 characters.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import warnings
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +33,38 @@ from PIL import Image
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 RECORD_EXTENSIONS = {".ndjson", ".jsonl"}
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit, enforced as an error here
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # the most an image inside a .zip may be, uncompressed
+MAX_DEPTH = 64  # the deepest a record's metadata may nest (objects and arrays)
+_GZIP_ERRORS = (gzip.BadGzipFile, zlib.error, EOFError)
+
+
+def cut(value, limit: int = 80) -> str:
+    """``value`` as text for a message: its first ``limit`` characters + "… (N characters)" if longer."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """True if ``value`` nests more than ``limit`` objects/arrays deep (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def _key(value, name: str) -> str:
+    """A record's key: a non-empty string (stripped); anything else is refused."""
+    if not isinstance(value, str):
+        kind = {type(None): "null", bool: "true/false", dict: "an object", list: "an array"}.get(type(value), "a number")
+        shown_value = f" ({cut(value)})" if value is not None else ""
+        raise ValueError(f"\"{name}\" must be a non-empty string, not {kind}{shown_value}")  # noqa: TRY004
+    if not value.strip():
+        raise ValueError(f"\"{name}\" must be a non-empty string, not empty")
+    return value.strip()
 
 
 def check_image(source) -> str | None:
@@ -56,6 +98,7 @@ class Ingest:
         self.copy_files = copy_files
         self.records: list[dict] = []
         self.skipped: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
 
     def _stored(self, path: Path) -> str:
         """Where a row's local image lives: the file itself, or its copy under ``media_dir/files``."""
@@ -106,14 +149,23 @@ class Ingest:
 
     def _folder(self, root: Path) -> None:
         items = []
-        for p in sorted(root.rglob("*")):
-            if not p.is_file() or any(part.startswith(".") for part in p.relative_to(root).parts):
-                continue
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                items.append((p, p.relative_to(root).as_posix()))
-            else:
-                self.skipped.append((str(p), f"not an image ({p.suffix or 'no extension'})"))
-        self._images(items)
+        for dirpath, dirnames, filenames in os.walk(root):  # never follows links to folders
+            here = Path(dirpath)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for d in dirnames[:]:
+                if (here / d).is_symlink():
+                    dirnames.remove(d)
+                    self.skipped.append((str(here / d), "link to a folder (not followed)"))
+            for p in sorted(here / n for n in filenames if not n.startswith(".")):
+                if not p.exists():
+                    self.skipped.append((str(p), "dangling link (its target does not exist)"))
+                elif not p.is_file():
+                    self.skipped.append((str(p), "not a regular file"))
+                elif p.suffix.lower() in IMAGE_EXTENSIONS:
+                    items.append((p, p.relative_to(root).as_posix()))
+                else:
+                    self.skipped.append((str(p), f"not an image ({cut(p.suffix) or 'no extension'})"))
+        self._images(sorted(items, key=lambda it: it[1]))
 
     def _zip(self, archive: Path) -> None:
         try:
@@ -129,25 +181,34 @@ class Ingest:
                 name = PurePosixPath(info.filename)
                 if info.is_dir() or any(part.startswith(".") or part == ".." for part in name.parts) or name.is_absolute():
                     continue
-                label = f"{archive}:{info.filename}"
+                label = f"{archive}:{cut(info.filename)}"
                 if name.suffix.lower() not in IMAGE_EXTENSIONS:
-                    self.skipped.append((label, f"not an image ({name.suffix or 'no extension'})"))
+                    self.skipped.append((label, f"not an image ({cut(name.suffix) or 'no extension'})"))
                     continue
-                if info.file_size > 512 * 1024 * 1024:
-                    self.skipped.append((label, "file larger than 512 MiB"))
+                too_big = f"image is larger than the {MAX_IMAGE_BYTES // 2**20} MiB limit for an archive entry"
+                if info.file_size > MAX_IMAGE_BYTES:
+                    self.skipped.append((label, f"{too_big} ({info.file_size:,} bytes)"))
                     continue
                 try:
-                    data = zf.read(info)
-                except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-                    self.skipped.append((label, f"cannot extract ({exc})"))
+                    with zf.open(info) as fh:  # bounded: never more than the limit + 1 byte
+                        data = fh.read(MAX_IMAGE_BYTES + 1)
+                except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
+                    self.skipped.append((label, f"cannot extract ({cut(str(exc))})"))
+                    continue
+                if len(data) > MAX_IMAGE_BYTES:
+                    self.skipped.append((label, too_big))
                     continue
                 reason = check_image(data)
                 if reason:
                     self.skipped.append((label, reason))
                     continue
                 target = dest.joinpath(*name.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                except OSError as exc:  # a name too long for the file system, a full disk, …
+                    self.skipped.append((label, f"cannot extract into the media folder ({exc.strerror or exc})"))
+                    continue
                 items.append((target, name.as_posix()))
         for target, key in items:
             self.records.append({"global_key": key, "media_type": "image", "row_data": str(target), "metadata": {}})
@@ -156,6 +217,9 @@ class Ingest:
     def _records(self, path: Path) -> None:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         base = path.parent
+        # kept only if the whole file could be read: a damaged .gz adds nothing
+        marks = (len(self.records), len(self.skipped), len(self.warnings))
+        seen: dict[str, int] = {}
         try:
             with opener(path, "rb") as fh:
                 for line_no, raw in enumerate(fh, start=1):
@@ -165,32 +229,49 @@ class Ingest:
                     if not line:
                         continue
                     where = f"{path}:{line_no}"
+                    before = len(self.records)
                     try:
                         obj = orjson.loads(line)
                         if not isinstance(obj, dict):
                             raise ValueError("expected a JSON object")
+                        if _too_deep(obj, MAX_DEPTH + 1):  # the record itself is one level
+                            raise ValueError(f"metadata nests more than {MAX_DEPTH} levels deep")
                         self._record(obj, base, where)
                     except orjson.JSONDecodeError as exc:
-                        self.skipped.append((where, f"malformed JSON ({str(exc).split(':')[0]})"))
+                        reason = str(exc).split(":")[0]
+                        deep = "depth" in reason or "ecursion" in reason
+                        self.skipped.append((where, f"metadata nests more than {MAX_DEPTH} levels deep" if deep
+                                             else f"malformed JSON ({reason})"))
                     except ValueError as exc:
                         self.skipped.append((where, str(exc)))
-        except OSError as exc:
-            self.skipped.append((str(path), f"cannot read ({exc})"))
+                    for rec in self.records[before:]:
+                        key = rec["global_key"]
+                        if key in seen:
+                            note = f"global_key {cut(key)!r} also appears on line {seen[key]}; this later record replaces it"
+                            self.warnings.append((where, note))
+                        seen[key] = line_no
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            gz = isinstance(exc, _GZIP_ERRORS)
+            del self.records[marks[0]:], self.skipped[marks[1]:], self.warnings[marks[2]:]
+            what = "damaged gzip file" if gz else "cannot read"
+            self.skipped.append((str(path), f"{what} ({cut(str(exc) or type(exc).__name__)}); none of its records were imported"))
 
     def _record(self, obj: dict, base: Path, where: str) -> None:
         meta = obj.get("metadata")
         if "_id" in obj:  # Ximilar style: every other field is metadata
-            key = obj["_id"]
+            key = _key(obj["_id"], "_id")
             meta = {k: v for k, v in obj.items() if k not in ("_id", "_url", "_file", "_base64")}
             if "_base64" in obj:
-                self._base64_image(str(key), obj["_base64"], meta, where)
+                self._base64_image(key, obj["_base64"], meta, where)
                 return
             src = obj.get("_url") or obj.get("_file")
             if not src:
                 raise ValueError("Ximilar record needs one of \"_url\", \"_file\" or \"_base64\"")
-            self._image_ref(str(key), src, meta, base, where)
+            self._image_ref(key, src, meta, base, where)
             return
         key = obj.get("global_key")
+        if "global_key" in obj:
+            key = _key(key, "global_key")
         if isinstance(meta, list):  # Labelbox metadata_fields style: [{"name", "value"}]
             meta = {m.get("name"): m.get("value") for m in meta if isinstance(m, dict) and m.get("name")}
         if meta is not None and not isinstance(meta, dict):
@@ -198,7 +279,7 @@ class Ingest:
         if "row_data" in obj:  # Labelbox style
             media = str(obj.get("media_type") or "IMAGE").lower()
             if media not in ("image", "text"):
-                raise ValueError(f"media_type {obj.get('media_type')!r} is not supported (IMAGE or TEXT)")
+                raise ValueError(f"media_type {cut(obj.get('media_type'))!r} is not supported (IMAGE or TEXT)")
             if media == "text":
                 self._text(key, obj["row_data"], meta)
             else:
@@ -229,11 +310,15 @@ class Ingest:
         path = Path(src[7:] if src.startswith("file://") else src)
         if not path.is_absolute():
             path = base / path
-        if not path.is_file():
-            raise ValueError(f"image {src} not found (paths resolve relative to the record file)")
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a name too long for the file system, …
+            raise ValueError(f"image {cut(src)} cannot be looked up ({exc.strerror or type(exc).__name__})") from None
+        if not found:
+            raise ValueError(f"image {cut(src)} not found (paths resolve relative to the record file)")
         reason = check_image(path)
         if reason:
-            self.skipped.append((f"{where} ({src})", reason))
+            self.skipped.append((f"{where} ({cut(src)})", reason))
             return
         self.records.append({"global_key": (key or src).strip(), "media_type": "image",
                              "row_data": self._stored(path), "metadata": dict(meta or {})})
@@ -284,10 +369,13 @@ def read_metadata_file(path: Path) -> tuple[dict[str, dict], list[tuple[str, str
             except orjson.JSONDecodeError:
                 problems.append((f"{path}:{line_no}", "malformed JSON"))
                 continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("global_key"), str):
-                problems.append((f"{path}:{line_no}", "expected an object with a \"global_key\""))
+            if not isinstance(obj, dict) or not isinstance(obj.get("global_key"), str) or not obj["global_key"].strip():
+                problems.append((f"{path}:{line_no}", "expected an object with a non-empty string \"global_key\""))
                 continue
-            key = obj.pop("global_key")
+            if _too_deep(obj, MAX_DEPTH + 1):
+                problems.append((f"{path}:{line_no}", f"metadata nests more than {MAX_DEPTH} levels deep"))
+                continue
+            key = obj.pop("global_key").strip()
             meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
             out.setdefault(key, {}).update(meta)
     return out, problems

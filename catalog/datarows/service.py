@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import pyarrow as pa
 from ..errors import CatalogError, NotFound
 from ..export import check_format, write_records
 from ..store import registered, resolution_sql, scalar, shown
-from .ingest import Ingest, read_metadata_file
+from .ingest import Ingest, cut, read_metadata_file
 
 ROW_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata", "created_at")
 EXPORT_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata")
@@ -24,6 +25,8 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # (source, note): imported, but worth a look (a global_key repeated within one record file)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -78,8 +81,13 @@ class DataRows:
                 raise CatalogError(f"metadata file {mpath} does not exist", field="metadata_file")
             try:
                 extra, problems = read_metadata_file(mpath)
+            except UnicodeDecodeError:
+                raise CatalogError(f"metadata file {mpath} is not UTF-8 text", field="metadata_file") from None
             except ValueError as exc:
                 raise CatalogError(str(exc), field="metadata_file") from None
+            except (csv.Error, OSError) as exc:
+                raise CatalogError(f"metadata file {mpath} cannot be read ({cut(str(exc))})",
+                                   field="metadata_file") from None
             ingest.skipped.extend(problems)
         for done, p in enumerate(paths, start=1):
             ingest.add_path(Path(p))
@@ -88,7 +96,7 @@ class DataRows:
         records: dict[str, dict] = {}
         for rec in ingest.records:  # a later record of the same key wins
             records[rec["global_key"]] = rec
-        report = ImportReport(skipped=ingest.skipped)
+        report = ImportReport(skipped=ingest.skipped, warnings=ingest.warnings)
         # metadata for keys that are neither imported now nor already in the catalog is reported
         with self.store.transaction() as con:
             keys = list(records) + [k for k in extra if k not in records]
@@ -99,7 +107,7 @@ class DataRows:
                         f"SELECT global_key FROM datarows WHERE global_key IN (SELECT k FROM {t})").fetchall()}
             for key in extra:
                 if key not in records and key not in existing:
-                    report.skipped.append((f"metadata for {key}", "no data row with this global_key"))
+                    report.skipped.append((f"metadata for {cut(key)}", "no data row with this global_key"))
             rows = []
             for key, rec in records.items():
                 meta = dict(rec["metadata"])

@@ -10,8 +10,9 @@ import json
 import re
 
 from ..errors import CatalogError
-from .parse import (MAX_DEPTH, bad_filter, check_number, check_str, desc, json_path, nesting, parse_filter,
-                    timestamp)
+from .parse import (MAX_DEPTH, MAX_LABEL_TERMS, MAX_TERMS, bad_filter, check_number, check_document, check_str, check_utf8,
+                    desc,
+                    json_path, nesting, parse_filter, timestamp)
 
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
 
@@ -39,6 +40,7 @@ def compile_filter(where, alias: str = "d") -> tuple[str, list]:
         where = parse_filter(where)
     if where is None or where == {}:
         return "TRUE", []
+    check_document(where)
     return _Compiler(alias).document(where, 0)
 
 
@@ -98,6 +100,19 @@ def _op_dict(value) -> bool:
 class _Compiler:
     def __init__(self, alias: str):
         self.a = alias
+        self.terms = 0        # conditions compiled so far (MAX_TERMS)
+        self.label_terms = 0  # of them, on labels: each is a subquery (MAX_LABEL_TERMS)
+
+    def count(self, n: int = 1, label: bool = False) -> None:
+        self.terms += n
+        if self.terms > MAX_TERMS:
+            raise bad_filter(f"filter has more than {MAX_TERMS:,} conditions; "
+                             "use $in with a list of values (any length) instead of many alternatives")
+        if label:
+            self.label_terms += 1
+            if self.label_terms > MAX_LABEL_TERMS:
+                raise bad_filter(f"filter has more than {MAX_LABEL_TERMS} conditions on labels; "
+                                 "use {\"label\": {\"$in\": [...]}} instead of many alternatives")
 
     # -- documents: {field: condition, "$and": [...], ...} ------------------------------------
     def document(self, doc, depth):
@@ -105,6 +120,8 @@ class _Compiler:
             raise bad_filter(f"filter is nested deeper than {MAX_DEPTH} levels")
         if not isinstance(doc, dict):
             raise bad_filter(f"a filter must be a JSON object of field conditions, got {desc(doc)}")
+        if len(doc) > MAX_TERMS:
+            raise bad_filter(f"a filter object has {len(doc):,} fields; at most {MAX_TERMS:,} are allowed")
         parts = []
         for key, cond in doc.items():
             if not isinstance(key, str):
@@ -125,6 +142,8 @@ class _Compiler:
             raise bad_filter(f"unknown filter operator {op!r} at the top level; use $and, $or, $nor or $not{hint}")
         if not isinstance(cond, list) or not cond:
             raise bad_filter(f"{op} needs a non-empty list of filters, got {desc(cond)}")
+        if len(cond) > MAX_TERMS:
+            raise bad_filter(f"{op} has {len(cond):,} filters; at most {MAX_TERMS:,} are allowed")
         parts = [self.document(c, depth + 1) for c in cond]
         if op == "$and":
             return _and(parts)
@@ -148,7 +167,10 @@ class _Compiler:
 
     def conditions(self, key, cond, depth, leaf):
         """AND of ``leaf(op, value)`` for each operator in ``cond`` (implicit ``$eq`` for a plain value)."""
+        if depth > MAX_DEPTH:
+            raise bad_filter(f"filter is nested deeper than {MAX_DEPTH} levels")
         if not _op_dict(cond):
+            self.count()
             return leaf("$eq", cond)
         parts = []
         for op, v in cond.items():
@@ -157,6 +179,7 @@ class _Compiler:
                     raise bad_filter(f"$not on {key!r} needs an operator object such as {{\"$gt\": 5}}, got {desc(v)}")
                 parts.append(_not(self.conditions(key, v, depth + 1, leaf)))
             elif op in _FIELD_OPS:
+                self.count()
                 parts.append(leaf(op, v))
             else:
                 raise bad_filter(f"unknown filter operator {op!r} on {key!r}; use one of {', '.join(_FIELD_OPS)}")
@@ -181,6 +204,7 @@ class _Compiler:
             nums = [check_number(x, where) for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
             preds = [self.json_predicate("$eq", x, where) for x in v
                      if not isinstance(x, (str, int, float)) or isinstance(x, bool)]
+            self.count(max(0, len(preds) - 1))  # each object, list, true/false or null value is a test
             marks = lambda xs: ", ".join("?" * len(xs))  # noqa: E731
             if strs:  # one IN list per type, so long lists stay one test
                 preds.append((f"(json_type({{e}}) = 'VARCHAR' AND json_extract_string({{e}}, '$') IN ({marks(strs)}))", strs))
@@ -225,6 +249,7 @@ class _Compiler:
                 raise bad_filter(f"{where}: {desc(v)} is not a JSON value") from None
             if "\x00" in text:
                 raise bad_filter(f"{where}: strings must not contain NUL characters")
+            check_utf8(text, where)
             return "(json({e}) = json(?))", [text]
         raise bad_filter(f"{where}: {desc(v)} is not a JSON value")
 
@@ -233,17 +258,21 @@ class _Compiler:
         (``missing``: a row without the key matches too).
 
         Each predicate is ``(template, values)``: SQL where ``{e}`` stands for the JSON value and each
-        ``?`` takes the next of ``values``. The value is extracted once per row (a scalar subquery that
-        DuckDB turns into a projection), so the document is parsed once however many tests use it.
+        ``?`` takes the next of ``values``. The value is extracted inline where it is tested (a scalar
+        subquery per condition made DuckDB plan a filter of a few hundred conditions for minutes, and
+        fail past its expression-depth limit).
         """
-        whole = _or([_render(t, vals, ("__x", [])) for t, vals in preds])
+        x = (f"json_extract({self.a}.metadata, ?)", [jpath])
+        whole = _or([_render(t, vals, x) for t, vals in preds])
         elem = _or([_render(t, vals, ("__e", [])) for t, vals in preds])
-        test = (f"({whole[0]}) OR (json_type(__x) = 'ARRAY' AND "
-                f"list_bool_or(list_transform(TRY_CAST(__x AS JSON[]), lambda __e: {elem[0]})))")
+        parts = [f"({whole[0]})", "(json_type(", x[0], ") = 'ARRAY' AND list_bool_or(list_transform(TRY_CAST(",
+                 x[0], f" AS JSON[]), lambda __e: {elem[0]})))"]
+        test = parts[0] + " OR " + "".join(parts[1:])
+        params = [*whole[1], jpath, jpath, *elem[1]]
         if missing:
-            test = f"(__x IS NULL) OR {test}"
-        sql = f"(SELECT coalesce({test}, false) FROM (SELECT json_extract({self.a}.metadata, ?) AS __x))"
-        return sql, [*whole[1], *elem[1], jpath]
+            test = f"({x[0]} IS NULL) OR {test}"
+            params = [jpath, *params]
+        return f"coalesce({test}, false)", params
 
     # -- columns ---------------------------------------------------------------------------------
     def column(self, expr, kind, key, op, v, where=None):
@@ -292,6 +321,7 @@ class _Compiler:
 
     # -- labels ----------------------------------------------------------------------------------
     def _exists_label(self, cond_sql, params, negate=False):
+        self.count(0, label=True)
         s = f"EXISTS (SELECT 1 FROM labels __l WHERE __l.row_id = {self.a}.id AND ({cond_sql}))"
         return (f"NOT {s}" if negate else s), params
 
@@ -318,6 +348,7 @@ class _Compiler:
         return self.conditions(key, cond, depth, leaf)
 
     def labeled(self, cond):
+        self.count()
         value = cond.get("$eq") if isinstance(cond, dict) and list(cond) == ["$eq"] else cond
         if not isinstance(value, bool):
             raise bad_filter(f"'labeled' needs true or false, got {desc(cond)}")

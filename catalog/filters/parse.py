@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 
 from ..errors import CatalogError
 
-MAX_DEPTH = 32
+MAX_DEPTH = 32        # filters inside filters ($and/$or/$nor/$not), and JSON values inside values
+MAX_TERMS = 1_000     # conditions in one filter, all levels together (a $in list of any length is one)
+MAX_LABEL_TERMS = 100  # of them, conditions on labels (label, label_source, reviewed, labels, labeled)
 # One metadata key: letters and digits of any script, underscore, space and - : / @ + #
 _SEGMENT_RE = re.compile(r"^[\w \-:/@+#]{1,200}$")
 _EXAMPLE = '\'{"split": "train"}\''
@@ -30,12 +32,34 @@ def parse_filter(text: str | None) -> dict | None:
         return None
     try:
         where = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise bad_filter(f"`where` is not valid JSON ({exc.msg} at character {exc.pos}); "
                          f"write it like {_EXAMPLE}") from None
+    except RecursionError:
+        raise bad_filter(f"`where` is nested deeper than {MAX_DEPTH} levels of filters") from None
+    except ValueError:  # e.g. an integer of more than 4,300 digits
+        raise bad_filter("`where` holds a number too long to read; numbers must fit a double") from None
     if not isinstance(where, dict):
         raise bad_filter(f"`where` must be a JSON object such as {_EXAMPLE}")
+    check_document(where)
     return where
+
+
+def check_document(where) -> None:
+    """Refuse, before any recursive step, JSON nested deeper than a filter can use (``MAX_DEPTH`` filters
+    in filters, each a list and an object, holding values up to ``MAX_DEPTH`` deep) and text that is not
+    valid Unicode (a lone surrogate escape cannot be stored, shown or sent to a browser)."""
+    stack = [(where, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, str):
+            check_utf8(v, "`where`")
+        elif isinstance(v, (list, dict)):
+            if d > 3 * MAX_DEPTH:
+                raise bad_filter(f"`where` is nested deeper than {MAX_DEPTH} levels of filters")
+            if isinstance(v, dict):
+                stack.extend((k, d) for k in v)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
 
 
 def json_path(path: str, field: str | None = None) -> str:
@@ -77,7 +101,16 @@ def check_str(value, where: str) -> str:
         raise bad_filter(f"{where} needs a string, got {desc(value)}")
     if "\x00" in value:
         raise bad_filter(f"{where}: strings must not contain NUL characters")
+    check_utf8(value, where)
     return value
+
+
+def check_utf8(value: str, where: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as "\\ud800" from a JSON escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_filter(f"{where}: strings must be valid Unicode (no lone surrogate escapes like \\ud800)") from None
 
 
 def check_number(value, where: str) -> float:

@@ -96,6 +96,9 @@ def _anchors(value, name: str) -> tuple:
     return tuple(_anchor(a, name) for a in value)
 
 
+MAX_PAGE = 10**12  # the largest limit or offset (far above any catalog's rows, far below 2**63)
+
+
 @dataclass(frozen=True)
 class Page:
     """Which part of the ordered results: ``limit`` rows (None: all) after ``offset``."""
@@ -109,6 +112,10 @@ class Page:
             raise CatalogError(f"limit must be a whole number ≥ 0 (or None for all), not {lim!r}", field="limit")
         if isinstance(off, bool) or not isinstance(off, numbers.Integral) or off < 0:
             raise CatalogError(f"offset must be a whole number ≥ 0, not {off!r}", field="offset")
+        if lim is not None and lim > MAX_PAGE:  # DuckDB's LIMIT/OFFSET are 64-bit; beyond, the query fails
+            raise CatalogError(f"`limit` must be at most {MAX_PAGE:,}, not {lim}", field="limit")
+        if off > MAX_PAGE:
+            raise CatalogError(f"`offset` must be at most {MAX_PAGE:,}, not {off}", field="offset")
         object.__setattr__(self, "limit", None if lim is None else int(lim))
         object.__setattr__(self, "offset", int(off))
 

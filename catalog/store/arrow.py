@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import duckdb
+
 _counter = itertools.count()
 
 
@@ -16,5 +18,10 @@ def registered(con, table, prefix: str = "arrow"):
     con.register(name, table)
     try:
         yield name
-    finally:
-        con.unregister(name)
+    except BaseException:
+        try:
+            con.unregister(name)
+        except duckdb.Error:  # an aborted transaction (a failed write) refuses it; the first error says why
+            pass
+        raise
+    con.unregister(name)

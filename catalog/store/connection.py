@@ -2,7 +2,13 @@
 
 DuckDB lets one process at a time open a file for writing, so every operation opens a connection,
 does its work and closes it. A process that finds the file locked retries for a bounded time
-(``$CATALOG_LOCK_TIMEOUT`` seconds, default 15) and then raises :class:`CatalogBusy`.
+(``$CATALOG_LOCK_TIMEOUT`` seconds, 0 to 3600, default 15) and then raises :class:`CatalogBusy`.
+
+Catalog connections never install or load DuckDB extensions on their own (a SQLite file given as the
+catalog would otherwise make DuckDB fetch its SQLite extension from the internet). A file this process
+may not write (a read-only mount, a file the user may only read) is opened read-only: reading works,
+and a write says the file is read-only. A file that is not a catalog, or a damaged catalog, is refused
+with one line that says what to do; it is left unchanged.
 """
 
 from __future__ import annotations
@@ -17,9 +23,45 @@ from pathlib import Path
 import duckdb
 
 from ..errors import CatalogBusy, CatalogError
-from .schema import migrate
+from .schema import NotACatalog, check_tables, damaged, migrate
 
 DEFAULT_DB = "catalog.duckdb"
+DEFAULT_LOCK_TIMEOUT = 15.0
+MAX_LOCK_TIMEOUT = 3600.0  # an hour: longer waits are a mistake (a unit confusion, say), not a plan
+
+# never fetch or load extensions behind the user's back (a SQLite or Postgres file would trigger one)
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB file
+# what DuckDB says when a file's blocks are unreadable (truncated, overwritten)
+_DAMAGE_WORDS = ("could not read enough bytes", "corrupt", "checksum", "database has been invalidated",
+                 "not a valid duckdb database file", "failed to read", "serializ")
+_HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the blocks
+_READ_ONLY_WORDS = ("read-only mode", "read-only file system")
+
+
+class CatalogReadOnly(CatalogError):
+    """The catalog file can be read but not written (a read-only mount, a file the user may only read)."""
+
+
+def lock_timeout_from_env() -> float:
+    """``$CATALOG_LOCK_TIMEOUT`` in seconds (default 15), checked to be a number from 0 to 3600."""
+    raw = os.environ.get("CATALOG_LOCK_TIMEOUT")
+    if raw is None or not raw.strip():
+        return DEFAULT_LOCK_TIMEOUT
+    return check_lock_timeout(raw, "CATALOG_LOCK_TIMEOUT")
+
+
+def check_lock_timeout(value, name: str = "lock_timeout") -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or not 0 <= seconds <= MAX_LOCK_TIMEOUT:  # NaN fails the comparison too
+        raise CatalogError(f"{name} must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, not {value!r}",
+                           field="lock_timeout")
+    return seconds
 
 
 def one(con, sql: str, params=None):
@@ -53,9 +95,8 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = None, lock_timeout: float | None = None):
         self.path = resolve_db_path(path).expanduser().absolute()
-        if lock_timeout is None:
-            lock_timeout = float(os.environ.get("CATALOG_LOCK_TIMEOUT", "15"))
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = lock_timeout_from_env() if lock_timeout is None else check_lock_timeout(lock_timeout)
+        self.read_only = False  # set when the file is opened: True where this process may not write it
         self._ready = False
         self._local = threading.local()
 
@@ -69,19 +110,72 @@ class Store:
         return self.path.with_name(self.path.name + ".media")
 
     # -- connections ---------------------------------------------------------------------------
+    @property
+    def _what(self) -> str:
+        return f"catalog {self.path}"
+
+    def _read_only_error(self) -> CatalogReadOnly:
+        return CatalogReadOnly(f"the catalog file is read-only: {self.path} can be read but not changed",
+                               field="db", hint="copy it to a writable place, or make it writable")
+
+    def _check_file(self) -> None:
+        """Refuse, before DuckDB sees it, a file that is no DuckDB database (SQLite, text, ...)."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise NotACatalog(f"cannot open {self._what}: it is a folder, not a catalog file", field="db",
+                              hint="choose another catalog file") from None
+        except OSError as exc:
+            raise CatalogError(f"cannot open {self._what}: {exc.strerror or exc}", field="db") from None
+        if head.startswith(_SQLITE_MAGIC):
+            raise NotACatalog(f"cannot open {self._what}: it is a SQLite database, not a catalog file; "
+                              "it was left unchanged",
+                              field="db", hint="choose another catalog file, or a new or empty one")
+        if head and head[8:12] != _DUCKDB_MAGIC:
+            raise damaged(self._what, "it is not a DuckDB database (or its header is overwritten)")
+
+    def _classify(self, exc: Exception) -> CatalogError | None:
+        """The catalog error a DuckDB error stands for (read-only file, damaged file), or None."""
+        text = str(exc).lower()
+        if any(w in text for w in _READ_ONLY_WORDS):
+            return self._read_only_error()
+        if isinstance(exc, (duckdb.IOException, duckdb.SerializationException, duckdb.FatalException,
+                            duckdb.InternalException)) and any(w in text for w in _DAMAGE_WORDS):
+            return damaged(self._what, str(exc).splitlines()[0])
+        return None
+
+    def _connect_once(self) -> duckdb.DuckDBPyConnection:
+        read_only = self.path.exists() and not os.access(self.path, os.W_OK)
+        try:
+            con = duckdb.connect(str(self.path), read_only=read_only, config=CONFIG)
+        except duckdb.IOException as exc:
+            text = str(exc).lower()
+            refused = any(w in text for w in (*_READ_ONLY_WORDS, "permission denied"))
+            if read_only or not self.path.exists() or not refused:
+                raise
+            read_only = True  # a read-only mount: os.access may not tell, the open does
+            con = duckdb.connect(str(self.path), read_only=True, config=CONFIG)
+        self.read_only = read_only
+        return con
+
     def _open(self) -> duckdb.DuckDBPyConnection:
         if not self.path.parent.exists():
             raise CatalogError(f"catalog folder {self.path.parent} does not exist", field="db",
                                hint="create it or choose another catalog file")
+        self._check_file()
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                con = self._connect_once()
                 break
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
-                    raise CatalogError(f"cannot open catalog {self.path}: {str(exc).splitlines()[0]}") from None
+                    raise self._classify(exc) or CatalogError(
+                        f"cannot open catalog {self.path}: {str(exc).splitlines()[0]}", field="db") from None
                 if time.monotonic() >= deadline:
                     raise CatalogBusy(
                         f"catalog {self.path} is busy: {_holder(exc)} is writing to it; "
@@ -90,9 +184,36 @@ class Store:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
             except duckdb.Error as exc:
-                raise CatalogError(f"cannot open catalog {self.path}: {str(exc).splitlines()[0]}") from None
+                raise self._classify(exc) or CatalogError(
+                    f"cannot open catalog {self.path}: {str(exc).splitlines()[0]}", field="db") from None
         con.execute("SET enable_progress_bar = false")
         return con
+
+    def _check_length(self, con) -> None:
+        """Refuse a file shorter than the blocks it lists (a truncated copy), before any read fails midway.
+        Skipped while a write-ahead log is pending: its blocks are not in the file yet."""
+        if Path(f"{self.path}.wal").exists() or not self.path.exists():
+            return
+        row = one(con, "SELECT block_size, used_blocks FROM pragma_database_size() WHERE database_name = "
+                       "current_database()")
+        if row and row[0] and row[1] is not None:
+            needed = _HEADER_BYTES + int(row[0]) * int(row[1])
+            size = self.path.stat().st_size
+            if size < needed:
+                raise damaged(self._what, f"it is {size:,} bytes long but its contents need {needed:,}; "
+                                          "it looks truncated")
+
+    def _prepare(self, con) -> None:
+        """Bring the file to the newest schema (once per Store) and check that it is a whole catalog."""
+        try:
+            self._check_length(con)
+            migrate(con, what=self._what)
+            check_tables(con, self._what)
+        except CatalogError:
+            raise
+        except duckdb.Error as exc:
+            raise self._classify(exc) or damaged(self._what, str(exc).splitlines()[0]) from None
+        self._ready = True
 
     @contextlib.contextmanager
     def connect(self):
@@ -105,9 +226,14 @@ class Store:
         self._local.con = con
         try:
             if not self._ready:
-                migrate(con)
-                self._ready = True
-            yield con
+                self._prepare(con)
+            try:
+                yield con
+            except duckdb.Error as exc:
+                error = self._classify(exc)
+                if error is None:
+                    raise
+                raise error from None
         finally:
             self._local.con = None
             con.close()
@@ -124,7 +250,10 @@ class Store:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:  # a damaged or invalidated file refuses even that; the first error says why
+                    pass
                 raise
             else:
                 con.execute("COMMIT")

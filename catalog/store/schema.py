@@ -5,6 +5,10 @@ A file at version N gets steps N+1.. applied in one transaction. Append new step
 
 from __future__ import annotations
 
+import contextlib
+
+import duckdb
+
 from ..errors import CatalogError
 
 
@@ -122,24 +126,66 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def schema_version(con) -> int:
-    exists = _scalar(
-        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
-    )
-    if not exists:
+# The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
+CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
+                  "shared_searches")
+
+DAMAGED_HINT = "restore it from a backup, or choose another catalog file"
+
+
+class CatalogDamaged(CatalogError):
+    """The file is a catalog whose contents are unreadable or incomplete (truncated, edited, a table gone)."""
+
+
+class NotACatalog(CatalogError):
+    """The file is not a catalog: another program's database (DuckDB, SQLite) or not a database at all."""
+
+
+def damaged(what: str, detail: str) -> CatalogDamaged:
+    return CatalogDamaged(f"cannot open {what}: it is damaged or not a catalog file ({detail})", field="db",
+                          hint=DAMAGED_HINT)
+
+
+def _tables(con) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_catalog = "
+        "current_database() ORDER BY table_name").fetchall()]
+
+
+def schema_version(con, what: str = "the catalog file") -> int:
+    """The file's schema version: 0 for an empty file; refuses another program's tables and a damaged ``meta``."""
+    tables = _tables(con)
+    if not tables:
         return 0
+    if "meta" not in tables:
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise NotACatalog(f"cannot open {what}: it is not a catalog file but a database with other tables ({shown}); "
+                          "it was left unchanged", field="db",
+                          hint="choose another catalog file, or a new or empty one")
     value = _scalar(con, "SELECT value FROM meta WHERE key = 'schema_version'")
-    return int(value) if value is not None else 0
+    if value is None:
+        raise damaged(what, "its schema version is missing")
+    if not str(value).strip().isdigit():
+        raise damaged(what, f"its schema version {value!r} is not a number")
+    return int(value)
 
 
-def migrate(con, upto: int | None = None) -> int:
+def check_tables(con, what: str = "the catalog file") -> None:
+    """Refuse a catalog at the newest version that lacks one of its tables."""
+    missing = sorted(set(CATALOG_TABLES) - set(_tables(con)))
+    if missing:
+        raise damaged(what, f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                            f"{'are' if len(missing) > 1 else 'is'} missing")
+
+
+def migrate(con, upto: int | None = None, what: str = "the catalog file") -> int:
     """Bring the file to ``upto`` (default: the newest version) in one transaction; returns it."""
     upto = SCHEMA_VERSION if upto is None else upto
-    current = schema_version(con)
+    current = schema_version(con, what)
     if current > SCHEMA_VERSION:
         raise CatalogError(
-            f"catalog schema version {current} is newer than this program understands ({SCHEMA_VERSION}); upgrade the package"
-        )
+            f"catalog schema version {current} is newer than this program understands ({SCHEMA_VERSION}); upgrade the package",
+            field="db")
     if current >= upto:
         return current
     con.execute("BEGIN TRANSACTION")
@@ -159,6 +205,7 @@ def migrate(con, upto: int | None = None) -> int:
                 )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a damaged or read-only file may refuse even that
+            con.execute("ROLLBACK")
         raise
     return upto

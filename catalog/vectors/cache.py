@@ -21,7 +21,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CatalogError
-from ..scoring import normalize
 from ..store import registered, scalar
 
 _lock = threading.Lock()
@@ -35,6 +34,16 @@ _HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
 def _column_strings(col) -> np.ndarray:
     """An arrow string column as a ``U36`` numpy array."""
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype="U36")
+
+
+def unit_rows(block) -> np.ndarray:
+    """Rows divided by their L2 norm as float32, the norm taken in float64: a float32 vector's squared
+    values can overflow (``1e20``) or underflow (``1e-25``) in float32, which would leave a zero or
+    wrong row; in float64 every non-zero float32 vector keeps its direction. Zero rows stay zero."""
+    m = np.asarray(block, dtype=np.float64)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(m / norms, dtype=np.float32)
 
 
 def find_rows(ids: np.ndarray, row_ids) -> np.ndarray:
@@ -217,7 +226,7 @@ class VectorCache:
                     continue
                 pos = np.searchsorted(ids, _column_strings(batch.column(0)))
                 flat = batch.column(1).flatten().to_numpy()
-                block = normalize(flat.reshape(k, emb.dims))
+                block = unit_rows(flat.reshape(k, emb.dims))
                 if np.all(pos[1:] == pos[:-1] + 1):
                     mat[pos[0]:pos[0] + k] = block
                 else:

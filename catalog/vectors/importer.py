@@ -14,7 +14,7 @@ A file is read in three phases so that nothing becomes visible unless every line
 
 from __future__ import annotations
 
-import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from ..errors import CatalogError
 from ..store import registered, resolution_sql
-from .parsing import Errors, block_problems
+from .parsing import Errors, block_problems, clip
+from .reading import DamagedGzip
 from .splitting import parse_file
 from .writing import Scratch, write_rows, write_vectors
 
@@ -53,8 +54,12 @@ class VectorImport:
         try:
             try:  # parsing holds no lock: the catalog stays usable while a big file is read
                 keys, extra = parse_file(path, emb.dims, scratch, where, errors, progress)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise CatalogError(f"cannot read vector file {path}: {exc}", field="path") from None
+            except DamagedGzip as exc:
+                raise CatalogError(f"cannot read vector file {path}: it is a damaged gzip file ({exc}); "
+                                   "nothing was imported", field="path") from None
+            except (OSError, EOFError, zlib.error) as exc:
+                raise CatalogError(f"cannot read vector file {path}: {exc}; nothing was imported",
+                                   field="path") from None
             row_ids = self._resolve(keys, errors)
             errors.raise_if_any(str(path))
             if not keys:
@@ -134,11 +139,11 @@ class VectorImport:
             con.execute("DROP TABLE import_resolved")
         for line, key, rid, first_key, first_row in problems:
             if first_key < line:
-                errors.add(line, f"id {key!r} appears twice in the file (first on line {first_key})")
+                errors.add(line, f"id {clip(key)} appears twice in the file (first on line {first_key})")
             elif rid is None:
-                errors.add(line, f"id {key!r} matches no data row (neither an id nor a global_key)")
+                errors.add(line, f"id {clip(key)} matches no data row (neither an id nor a global_key)")
             else:
-                errors.add(line, f"id {key!r} is the same data row as line {first_row}")
+                errors.add(line, f"id {clip(key)} is the same data row as line {first_row}")
         errors.total += total - len(problems)
         return row_ids
 

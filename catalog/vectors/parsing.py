@@ -3,10 +3,15 @@
 Plain lines go through the optional C fast path (``catalog._ndjson``) a block at a time; any line it
 does not fully accept gets the general parser (simdjson, then orjson for the diagnosis), which gives
 the same results, slower.
+
+Refused, whatever the path: a vector that is not a flat array of numbers (nested arrays are not
+flattened), an object with a member twice (``{"id": "a", "id": "b", ...}``), a vector that is all
+zeros once rounded to float32, and a line longer than :func:`~.reading.max_line_bytes`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -15,7 +20,7 @@ import orjson
 import simdjson
 
 from ..errors import ValidationError
-from .reading import position, read_blocks
+from .reading import LineTooLong, max_line_bytes, position, read_blocks
 
 try:  # optional: built from catalog/_native/ndjson.c where a C compiler is available
     from .. import _ndjson
@@ -25,6 +30,25 @@ except ImportError:  # pragma: no cover - depends on the build
 PARSE_BLOCK = 8_192
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 NATIVE_ENV = "CATALOG_NDJSON_NATIVE"
+CLIP_CHARS = 80
+NOT_FLAT = "the vector must be a flat array of numbers"
+
+
+def clip(value) -> str:
+    """``repr(value)`` for a message, cut to its first 80 characters when longer."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= CLIP_CHARS:
+        return repr(text)
+    return f"{text[:CLIP_CHARS]!r}… ({len(text):,} characters)"
+
+
+def _no_repeats(pairs):
+    seen = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValueError(f"member {clip(name)} appears twice in one object (each member may appear once)")
+        seen.add(name)
+    return dict(pairs)
 
 
 class Errors:
@@ -34,6 +58,7 @@ class Errors:
         self.unit = unit
         self.items: list[tuple[int | None, str]] = []
         self.total = 0
+        self.stopped = False  # reading stopped early (a line too long to read)
 
     def add(self, line, reason):
         self.total += 1
@@ -59,6 +84,10 @@ def slow_parse(raw: bytes, dims: int):
         raise ValueError(f"malformed JSON ({str(exc).split(':')[0]})") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object with \"id\" and \"vector\"")
+    try:
+        json.loads(raw, object_pairs_hook=_no_repeats)  # orjson keeps the last of repeated members
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     missing = [k for k in ("id", "vector") if k not in obj]
     if missing:
         raise ValueError(f"missing field {' and '.join(repr(m) for m in missing)}")
@@ -69,6 +98,8 @@ def slow_parse(raw: bytes, dims: int):
     if not isinstance(vec, list):
         raise ValueError("\"vector\" must be a list of numbers")
     for i, x in enumerate(vec):
+        if isinstance(x, list):
+            raise ValueError(f"{NOT_FLAT} (value {i} is an array)")
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise ValueError(f"\"vector\" value {i} is not a number: {str(orjson.dumps(x), 'utf-8')[:40]}")
         if isinstance(x, float) and not math.isfinite(x):
@@ -83,12 +114,17 @@ def block_problems(block: np.ndarray) -> list[tuple[int, str]]:
     """Vectorised checks of a block of float64 vectors: (row index, reason) for each bad row."""
     peak = np.abs(block).max(axis=1)  # NaN and Infinity propagate
     bad = []
-    for i in np.flatnonzero(~((peak <= FLOAT32_MAX) & (peak > 0))):
+    with np.errstate(over="ignore", invalid="ignore"):
+        peak32 = peak.astype(np.float32)  # the stored values are float32: the zero check is on them
+    for i in np.flatnonzero(~((peak <= FLOAT32_MAX) & (peak32 > 0))):
         row = block[i]
         if not np.isfinite(row).all():
             bad.append((int(i), "vector contains NaN or Infinity"))
         elif peak[i] > FLOAT32_MAX:
             bad.append((int(i), "vector value does not fit in float32"))
+        elif peak[i] > 0:
+            bad.append((int(i), ("vector is all zeros once rounded to float32 (its values are too small "
+                                 "for float32; a zero vector has no direction)")))
         else:
             bad.append((int(i), "vector is all zeros (a zero vector has no direction)"))
     return bad
@@ -108,9 +144,17 @@ def parse_line(raw: bytes, dims: int, parser, errors: Errors, line_no: int):
     line = raw.strip()
     if not line:
         return None
+    limit = max_line_bytes(dims)
+    if len(raw) > limit:
+        errors.add(line_no, too_long(len(raw), limit, dims))
+        return None
     if line[-1:] == b",":
         line = line[:-1].rstrip()
     try:
+        # simdjson flattens nested arrays and keeps the first of repeated members: such lines (and
+        # escapes, which could spell a member name) get the careful parser
+        if line.count(b"[") != 1 or line.count(b'"id"') != 1 or line.count(b'"vector"') != 1 or b"\\" in line:
+            raise TypeError
         doc = parser.parse(line)
         key = doc["id"]
         vec = np.frombuffer(doc["vector"].as_buffer(of_type="d"), dtype=np.float64)
@@ -130,6 +174,11 @@ def parse_line(raw: bytes, dims: int, parser, errors: Errors, line_no: int):
         errors.add(line_no, reason)
         return None
     return key.strip(), vec
+
+
+def too_long(length: int, limit: int, dims: int, more=False) -> str:
+    return (f"line is {length:,}{'+' if more else ''} bytes long, longer than the {limit:,} bytes a vector "
+            f"of {dims} values may take (64 bytes per value + 4 KiB)" + ("; reading stopped here" if more else ""))
 
 
 def parse_lines(fh, dims: int, scratch, errors: Errors, progress=None, limit=None):
@@ -152,7 +201,16 @@ def parse_lines(fh, dims: int, scratch, errors: Errors, progress=None, limit=Non
             scratch.append(block[:filled])
         filled = 0
 
-    for buf, size in read_blocks(fh, limit):
+    blocks = read_blocks(fh, limit, max_line_bytes(dims))
+    while True:
+        try:
+            buf, size = next(blocks)
+        except StopIteration:
+            break
+        except LineTooLong as exc:  # nothing after it is read: a line this long would not fit memory
+            errors.add(line_no + 1, too_long(exc.length, exc.limit, dims, more=True))
+            errors.stopped = True
+            break
         pos = 0
         while pos < size:
             if filled == PARSE_BLOCK:

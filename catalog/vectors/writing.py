@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import tempfile
 
 import duckdb
@@ -42,12 +43,15 @@ class Scratch:
         self.dir = where
         self.fh = tempfile.NamedTemporaryFile(prefix="vectors-", suffix=".f32", dir=where, delete=False)
         self.n = 0
+        self.owned_dir = None
 
     @classmethod
-    def adopt(cls, name, n, dims):
-        """A scratch file written by another process."""
+    def adopt(cls, name, n, dims, owned_dir=None):
+        """A scratch file written by another process; ``owned_dir`` (its private folder) is removed
+        with it."""
         obj = cls.__new__(cls)
         obj.dims, obj.dir, obj.n = dims, os.path.dirname(name), n
+        obj.owned_dir = owned_dir
         obj.fh = open(name, "rb")
         return obj
 
@@ -90,6 +94,8 @@ class Scratch:
             os.unlink(self.fh.name)
         except OSError:
             pass
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
 
 
 def write_vectors(store, emb, row_ids: pa.Array, chunks) -> int:
