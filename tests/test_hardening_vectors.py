@@ -176,6 +176,10 @@ def test_tiny_and_huge_vectors_keep_their_direction(cat, rows, emb, tmp_path, na
     assert scores[rows[1]] == pytest.approx(1.0, abs=1e-5)
     assert scores[rows[2]] == pytest.approx(1.0, abs=1e-5)
     assert scores.get(rows[3], 0.0) < 0.5  # the opposite direction, not a zero row
+    for scale in (1e20, 1e-25, 1e300):  # raw vectors as anchors keep their direction too
+        res = cat.search(emb.name, anchors=[v * scale], min_score=0.0, max_score=1.0, limit=None)
+        scores = {h.global_key: h.score for h in res.results}
+        assert scores[rows[0]] == pytest.approx(1.0, abs=1e-5), scale
 
 
 # -- 4. bounded line length ------------------------------------------------------------------------

@@ -29,7 +29,8 @@ def check_vector(vec: np.ndarray, dims: int, name: str, i: int) -> np.ndarray:
         raise CatalogError(f"anchor vector {i} contains NaN or Infinity", field="anchors")
     if not np.any(v):
         raise CatalogError(f"anchor vector {i} is all zeros (a zero vector has no direction)", field="anchors")
-    return normalize(v)
+    v = v / np.abs(v).max()  # in float64 and scaled first: 1e20·v or 1e-25·v keeps v's direction
+    return normalize(v / np.linalg.norm(v))
 
 
 def query_vectors(pos: np.ndarray, neg: np.ndarray, aggregate: str) -> np.ndarray:
