@@ -124,15 +124,18 @@ def free_port() -> int:
 
 
 class Server:
-    """``streamlit run app.py`` on a free port with ``CATALOG_DB`` set; stopped by :meth:`stop`."""
+    """``streamlit run app.py`` on a free port with ``CATALOG_DB`` set; stopped by :meth:`stop`.
+    ``address=None`` leaves the listening address to ``.streamlit/config.toml``."""
 
-    def __init__(self, db: Path, log: Path):
+    def __init__(self, db: Path, log: Path, address: str | None = "127.0.0.1"):
         self.port = free_port()
         env = dict(os.environ, CATALOG_DB=str(db), CATALOG_LOCK_TIMEOUT="2")
         self.log = open(log, "w")
+        self.log_path = log
+        flags = ["--server.address", address] if address else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+             *flags, "--server.headless", "true", "--server.fileWatcherType", "none",
              "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

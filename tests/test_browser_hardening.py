@@ -9,12 +9,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from catalog import Catalog, SearchSpec
-from dashboard_support import ROOT, WAIT_MS, build, free_port, idle
+from dashboard_support import ROOT, WAIT_MS, Server, build, idle
 
 EVIL = "![x](http://example.invalid/p.png) *x*"
 EVIL_DESC = "see ![d](http://example.invalid/d.png) _d_"
@@ -73,35 +69,18 @@ def _non_loopback_address() -> str | None:
 
 
 def test_a_server_started_from_the_config_alone_listens_on_loopback_only(catalog_db, tmp_path):
-    port = free_port()
-    log_path = tmp_path / "streamlit.log"
-    env = dict(os.environ, CATALOG_DB=str(catalog_db))
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                                 "--server.port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                    time.sleep(0.2)
-            ip = _non_loopback_address()
-            if ip is not None:
-                with socket.socket() as s:
-                    s.settimeout(2)
-                    assert s.connect_ex((ip, port)) != 0, f"the dashboard answers on {ip}:{port}"
-            text = log_path.read_text()
-            assert "Network URL" not in text and "External URL" not in text, text
-            assert f"127.0.0.1:{port}" in text, text
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    srv = Server(catalog_db, tmp_path / "streamlit.log", address=None)  # no address flag: the config's
+    try:
+        ip = _non_loopback_address()
+        if ip is not None:
+            with socket.socket() as s:
+                s.settimeout(2)
+                assert s.connect_ex((ip, srv.port)) != 0, f"the dashboard answers on {ip}:{srv.port}"
+        text = srv.log_path.read_text()
+        assert "Network URL" not in text and "External URL" not in text, text
+        assert f"127.0.0.1:{srv.port}" in text, text
+    finally:
+        srv.stop()
 
 
 # -- 2. user strings are text ---------------------------------------------------------------------------------
