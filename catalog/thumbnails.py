@@ -1,6 +1,7 @@
 """Thumbnails for image data rows, made once and kept on disk beside the catalog.
 
-A thumbnail is a small JPEG under ``<db>.cache/thumbs/``, named after the source path, its size on
+A thumbnail is a small JPEG under ``<db>.cache/thumbs/`` (for a catalog in a folder this process may
+not write, under a private folder in the system's temp folder), named after the source path, its size on
 disk, its modification time and the thumbnail size, so an edited image gets a new one. The folder is
 derived data: deleting it only costs the time to make the thumbnails again.
 
@@ -14,6 +15,8 @@ import base64
 import hashlib
 import os
 import shutil
+import stat
+import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +33,33 @@ _uri_lock = threading.Lock()
 
 
 def thumbs_dir(store) -> Path:
-    return store.cache_dir / "thumbs"
+    """``<db>.cache/thumbs``; where this process may not write beside the catalog (a read-only mount,
+    a folder of another user's), a private folder of this user's in the system's temp folder."""
+    with _dirs_lock:
+        found = _dirs.get(str(store.path))
+        if found is None:
+            found = _dirs[str(store.path)] = _choose_dir(store)
+        return found
+
+
+_dirs: dict[str, Path] = {}
+_dirs_lock = threading.Lock()
+
+
+def _choose_dir(store) -> Path:
+    beside = store.cache_dir if store.cache_dir.exists() else store.path.parent
+    if os.access(beside, os.W_OK):
+        return store.cache_dir / "thumbs"
+    key = hashlib.sha1(str(store.path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    private = Path(tempfile.gettempdir()) / f"catalog-thumbs-{os.getuid()}-{key}"
+    try:
+        private.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(private)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            return private
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="catalog-thumbs-"))  # someone else's or unusable: one of our own
 
 
 def is_remote(source: str) -> bool:

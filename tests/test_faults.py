@@ -125,7 +125,8 @@ def test_a_killed_write_leaves_the_catalog_before_or_after(base, command):
             time.sleep(point)
         p.send_signal(signal.SIGKILL)
         p.wait()
-        Catalog(work).count_datarows()  # it opens (and recovers its journal) ...
+        Catalog(work).count_datarows()  # it opens (and recovers its journal, and removes scratch) ...
+        assert list(work.parent.glob(f".{work.name}.scratch-*")) == [], f"killed at {point}: scratch left"
         got = snapshot(work)
         assert got in (before, after), f"killed at {point}: the catalog is neither as before nor as after"
         outcomes.append("before" if got == before else "after")

@@ -8,9 +8,14 @@ code and no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from ..errors import CatalogError
+from ..store.space import disk_full, is_out_of_space
 from . import datarows, embeddings, labels, models, search, slices
 from .errors import render
 
@@ -38,15 +43,52 @@ def main(argv=None) -> int:
     if not hasattr(args, "db"):
         args.db = None
     try:
-        return args.func(args) or 0
+        with _sigterm_as_exit():
+            return args.func(args) or 0
     except CatalogError as exc:
         print(f"error: {render(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was written by the interrupted step", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated; nothing was written by the interrupted step", file=sys.stderr)
+        return 143
+    except OSError as exc:  # a full disk met outside the library's own checks: still one line
+        if not is_out_of_space(exc):
+            raise
+        if exc.filename:
+            print(f"error: {render(disk_full(Path(exc.filename).absolute().parent))}", file=sys.stderr)
+        else:  # the standard output, redirected to a full disk
+            print("error: not enough disk space for the output; the output is incomplete, the catalog is unchanged",
+                  file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every ``finally`` runs (transactions roll back,
+    scratch files go) before the exit."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """While a command runs: SIGTERM raises :class:`Terminated` (when the command line runs in the
+    main thread and nobody else has claimed SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":  # pragma: no cover

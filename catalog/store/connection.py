@@ -24,6 +24,8 @@ import duckdb
 
 from ..errors import CatalogBusy, CatalogError
 from .schema import NotACatalog, check_tables, damaged, migrate
+from .scratch import sweep
+from .space import disk_full, is_out_of_space
 
 DEFAULT_DB = "catalog.duckdb"
 DEFAULT_LOCK_TIMEOUT = 15.0
@@ -140,6 +142,8 @@ class Store:
     def _classify(self, exc: Exception) -> CatalogError | None:
         """The catalog error a DuckDB error stands for (read-only file, damaged file), or None."""
         text = str(exc).lower()
+        if is_out_of_space(exc):
+            return disk_full(self.path.parent)
         if any(w in text for w in _READ_ONLY_WORDS):
             return self._read_only_error()
         if isinstance(exc, (duckdb.IOException, duckdb.SerializationException, duckdb.FatalException,
@@ -189,6 +193,13 @@ class Store:
         con.execute("SET enable_progress_bar = false")
         return con
 
+    def free_space(self) -> int:
+        """Bytes in the catalog file's free blocks, which writes reuse before the file grows."""
+        with self.connect() as con:
+            row = one(con, "SELECT block_size, free_blocks FROM pragma_database_size() WHERE database_name = "
+                           "current_database()")
+        return int(row[0]) * int(row[1]) if row and row[0] and row[1] is not None else 0
+
     def _check_length(self, con) -> None:
         """Refuse a file shorter than the blocks it lists (a truncated copy), before any read fails midway.
         Skipped while a write-ahead log is pending: its blocks are not in the file yet."""
@@ -213,6 +224,8 @@ class Store:
             raise
         except duckdb.Error as exc:
             raise self._classify(exc) or damaged(self._what, str(exc).splitlines()[0]) from None
+        if not self.read_only:  # what killed processes left behind: scratch folders, half-built caches
+            sweep(self.path, self.cache_dir)
         self._ready = True
 
     @contextlib.contextmanager

@@ -13,7 +13,10 @@ embedding id, version) and shared by every :class:`VectorCache` of the same file
 from __future__ import annotations
 
 import os
+import contextlib
+import errno
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,12 +25,14 @@ import pyarrow as pa
 
 from ..errors import CatalogError
 from ..store import registered, scalar
+from ..store.space import disk_full, is_out_of_space
 
 _lock = threading.Lock()
 _memo: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = {}
 _uuid_memo: dict[tuple[str, str, int], np.ndarray] = {}
 _key_memo: dict[tuple[str, str, int], "KeyTable"] = {}
 _BATCH_ROWS = 65_536
+_READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 _HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
 
 
@@ -128,13 +133,35 @@ class VectorCache:
                 for stale in cache_dir.glob(f"{emb.id}-v*") if cache_dir.exists() else []:
                     if stale != folder:
                         shutil.rmtree(stale, ignore_errors=True)
-                self._build(emb, folder)
+                try:
+                    self._build(emb, folder)
+                except OSError as exc:
+                    if exc.errno not in _READ_ONLY_ERRNOS:
+                        raise
+                    return self._load_private(emb, key)
             ids = np.load(folder / "ids.npy")
             mat = np.load(folder / "vectors.npy", mmap_mode="r")
             for old in [k for k in _memo if k[:2] == key[:2]]:
                 del _memo[old]
             _memo[key] = (ids, mat)
             return ids, mat
+
+    def _load_private(self, emb, key) -> tuple[np.ndarray, np.ndarray]:
+        """A catalog folder this process may not write (a read-only mount, say): build the cache in a
+        private temporary folder, map it, and remove the folder at once (the mapping keeps the data
+        until the process lets go of it). Called with ``_lock`` held."""
+        private = Path(tempfile.mkdtemp(prefix="catalog-cache-"))
+        try:
+            folder = private / "cache"
+            self._build(emb, folder)
+            ids = np.load(folder / "ids.npy")
+            mat = np.load(folder / "vectors.npy", mmap_mode="r")
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        for old in [k for k in _memo if k[:2] == key[:2]]:
+            del _memo[old]
+        _memo[key] = (ids, mat)
+        return ids, mat
 
     def load_uuids(self, emb) -> np.ndarray:
         """The cache's row ids as ``(n, 16)`` UUID bytes (same order as :meth:`load`), for fast joins."""
@@ -155,8 +182,9 @@ class VectorCache:
                 try:
                     np.save(tmp, arr)
                     os.replace(tmp, path)
-                except OSError:  # a read-only or vanished cache folder: keep it in memory only
-                    pass
+                except OSError:  # a read-only, full or vanished cache folder: keep it in memory only
+                    with contextlib.suppress(OSError):
+                        tmp.unlink(missing_ok=True)
             for old in [k for k in _uuid_memo if k[:2] == key[:2]]:
                 del _uuid_memo[old]
             _uuid_memo[key] = arr
@@ -192,12 +220,29 @@ class VectorCache:
             return table
 
     def _build(self, emb, folder: Path) -> None:
+        """Write the cache of ``emb`` to a temporary folder and rename it into place; a failure (a full
+        disk among them) removes the temporary folder and leaves no cache."""
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        need = [0]
+        try:
+            tmp.mkdir(parents=True)  # a read-only folder fails here, and the caller builds elsewhere
+            self._write(emb, tmp, need)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if is_out_of_space(exc):
+                raise disk_full(self.store.cache_dir, needed=need[0] or None,
+                                what=f"the vector cache of embedding {emb.name}",
+                                nothing="no cache was kept, the catalog is unchanged") from None
+            raise
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write(self, emb, tmp: Path, need: list) -> None:
         with self.store.transaction() as con:  # one snapshot: the version and the vectors agree
             if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
-                shutil.rmtree(tmp, ignore_errors=True)
                 raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
             # Row ids and global keys first (small), then the vectors without any join or sort.
             head = con.sql(
@@ -210,7 +255,9 @@ class VectorCache:
                 order = np.argsort(ids, kind="stable")
                 ids, keys = ids[order], [keys[i] for i in order]
             n = len(ids)
+            need[0] = n * (emb.dims * 4 + 36 * 2) + sum(len(k) for k in keys)
             mat = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, emb.dims))
+            _reserve(tmp / "vectors.npy")  # a full disk fails here, not as a SIGBUS on a mapped page
             for s in range(0, n, _BATCH_ROWS):  # touch the pages in order first: scattered first writes
                 mat[s:s + _BATCH_ROWS] = 0.0     # into a fresh file cost a page fault each
             # The vectors are read in storage order (sorting 4·dims-byte rows in the database is what
@@ -233,13 +280,21 @@ class VectorCache:
                     mat[pos] = block
                 filled += k
             if filled != n:
-                shutil.rmtree(tmp, ignore_errors=True)
                 raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
             mat.flush()
             del mat
         np.save(tmp / "ids.npy", ids)
         KeyTable.from_keys(keys).save(tmp)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a (sparse) file's blocks now, so that writing through a memory map cannot run out of
+    space; where the file system cannot allocate ahead, nothing is done."""
+    with open(path, "r+b") as fh:
         try:
-            os.replace(tmp, folder)
-        except OSError:  # another process built it first
-            shutil.rmtree(tmp, ignore_errors=True)
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if is_out_of_space(exc):
+                raise
+        except AttributeError:  # pragma: no cover - no posix_fallocate (macOS)
+            pass

@@ -22,11 +22,14 @@ import pyarrow as pa
 
 from ..errors import CatalogError
 from ..store import registered, resolution_sql
+from ..store.scratch import ScratchDir
+from ..store.space import DiskFull, disk_full, free_bytes, is_out_of_space
 from .parsing import Errors, block_problems, clip
 from .reading import DamagedGzip
 from .splitting import parse_file
 from .writing import Scratch, write_rows, write_vectors
 
+ROW_OVERHEAD = 64  # bytes a stored vector row takes beyond its floats (about: row ids, list offsets)
 OFF_THE_SHELF_HINT = "compute its vectors with its model, or import into a custom embedding instead"
 
 
@@ -47,28 +50,34 @@ class VectorImport:
             raise CatalogError(f"vector file {path} does not exist or is not a file", field="path")
         if not allow_builtin:
             _require_custom(emb)
-        where = self.store.path.parent
         errors = Errors()
-        scratch = Scratch(emb.dims, where)
-        extra: list[Scratch] = []
-        try:
-            try:  # parsing holds no lock: the catalog stays usable while a big file is read
-                keys, extra = parse_file(path, emb.dims, scratch, where, errors, progress)
-            except DamagedGzip as exc:
-                raise CatalogError(f"cannot read vector file {path}: it is a damaged gzip file ({exc}); "
-                                   "nothing was imported", field="path") from None
-            except (OSError, EOFError, zlib.error) as exc:
-                raise CatalogError(f"cannot read vector file {path}: {exc}; nothing was imported",
-                                   field="path") from None
-            row_ids = self._resolve(keys, errors)
-            errors.raise_if_any(str(path))
-            if not keys:
-                raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} per line",
-                                   field="path")
-            return self._write(emb, row_ids, Scratch.chain([scratch, *extra]))
-        finally:
-            for sc in [scratch, *extra]:
-                sc.close()
+        read = _Progress(progress)
+        with ScratchDir(self.store.path) as space:  # removed on every exit; a killed run's, at the next open
+            scratch = Scratch(emb.dims, space.path)
+            extra: list[Scratch] = []
+            try:
+                try:  # parsing holds no lock: the catalog stays usable while a big file is read
+                    keys, extra = parse_file(path, emb.dims, scratch, space, errors, read)
+                except DamagedGzip as exc:
+                    raise CatalogError(f"cannot read vector file {path}: it is a damaged gzip file ({exc}); "
+                                       "nothing was imported", field="path") from None
+                except OSError as exc:
+                    if is_out_of_space(exc):
+                        raise self._full(read.estimate(scratch.n, path), emb.dims, scratch.bytes()) from None
+                    raise CatalogError(f"cannot read vector file {path}: {exc}; nothing was imported",
+                                       field="path") from None
+                except (EOFError, zlib.error) as exc:
+                    raise CatalogError(f"cannot read vector file {path}: {exc}; nothing was imported",
+                                       field="path") from None
+                row_ids = self._resolve(keys, errors)
+                errors.raise_if_any(str(path))
+                if not keys:
+                    raise CatalogError(f"vector file {path} has no vectors; expected one {{\"id\", \"vector\"}} "
+                                       "per line", field="path")
+                return self._write(emb, row_ids, Scratch.chain([scratch, *extra]))
+            finally:
+                for sc in [scratch, *extra]:
+                    sc.close()
 
     def import_array(self, emb, ids, vectors, allow_builtin=False) -> int:
         """Import a numpy array (one row per id or global_key) with the same validation as a file."""
@@ -97,8 +106,22 @@ class VectorImport:
         step = write_rows(emb.dims)
         return self._write(emb, row_ids, ((s, arr[s:s + step]) for s in range(0, len(arr), step)))
 
+    def _full(self, n: int, dims: int, scratch_bytes: int = 0):
+        """The disk-full error of an import of about ``n`` vectors: its scratch file (removed again)
+        and the catalog's growth (the vectors, their row ids and list offsets)."""
+        return disk_full(self.store.path.parent, needed=n * dims * 4 + n * (dims * 4 + ROW_OVERHEAD),
+                         what="the import (scratch file and catalog)", nothing="nothing was imported",
+                         freed=scratch_bytes)
+
     def _write(self, emb, row_ids: pa.Array, chunks) -> int:
-        n = write_vectors(self.store, emb, row_ids, chunks)
+        n = len(row_ids)
+        free = free_bytes(self.store.path.parent)
+        if free is not None and free < n * emb.dims * 4 - self.store.free_space():
+            raise self._full(n, emb.dims, n * emb.dims * 4)  # the floats alone will not fit: refuse now
+        try:
+            n = write_vectors(self.store, emb, row_ids, chunks)
+        except DiskFull:
+            raise self._full(n, emb.dims, n * emb.dims * 4) from None
         self.cache.invalidate(emb.id)
         return n
 
@@ -146,6 +169,28 @@ class VectorImport:
                 errors.add(line, f"id {clip(key)} is the same data row as line {first_row}")
         errors.total += total - len(problems)
         return row_ids
+
+
+class _Progress:
+    """The caller's byte progress, remembering how far the file has been read (for estimates)."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.pos = 0
+
+    def __call__(self, pos):
+        if pos is not None:
+            self.pos = pos
+        if self.progress is not None:
+            self.progress(pos)
+
+    def estimate(self, done: int, path: Path) -> int:
+        """About how many vectors the whole file holds, from ``done`` in the part read so far."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return done
+        return int(done * size / self.pos) if self.pos else done
 
 
 def _require_custom(emb) -> None:

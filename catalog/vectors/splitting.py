@@ -14,9 +14,11 @@ to the catalog's folder) leaves behind is ever run.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,12 +50,25 @@ def parse_tail(path: str, offset: int, dims: int, scratch_dir: str) -> dict:
 
 def tail_main(argv) -> None:
     """Entry point of the helper interpreter that parses the second half of a big file."""
-    path, offset, dims, private_dir = argv
+    path, offset, dims, private_dir, parent = argv
+    _die_with_parent(int(parent))
     res = parse_tail(path, int(offset), int(dims), private_dir)
     tmp = os.path.join(private_dir, RESULT_NAME + ".part")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(res, fh)
     os.replace(tmp, os.path.join(private_dir, RESULT_NAME))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: ask for SIGKILL when the importing process dies, so a killed import's helper does not
+    go on filling the disk (best effort elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _read_result(private_dir: str) -> dict:
@@ -70,10 +85,11 @@ def _read_result(private_dir: str) -> dict:
     return res
 
 
-def parse_file(path: Path, dims: int, sink, scratch_dir: Path, errors: Errors, progress):
+def parse_file(path: Path, dims: int, sink, space, errors: Errors, progress):
     """Parse the whole file into ``sink`` (a :class:`Scratch`); returns ``(keys, extra)``: the
     ``(line, key)`` of every valid line and the further scratch files that hold the rest of the
-    vectors, in order. Big plain files are split in two halves parsed on two cores."""
+    vectors, in order. Big plain files are split in two halves parsed on two cores; the helper works
+    in ``space`` (a :class:`catalog.store.scratch.ScratchDir`) and shares its lock."""
     size = path.stat().st_size
     with open_lines(path) as fh:
         if is_compressed(fh) or size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
@@ -83,11 +99,11 @@ def parse_file(path: Path, dims: int, sink, scratch_dir: Path, errors: Errors, p
         fh.readline()
         split = fh.tell()
         fh.seek(0)
-        private = tempfile.mkdtemp(prefix="import-", dir=scratch_dir)  # mode 0700, a fresh name
+        private = tempfile.mkdtemp(prefix="import-", dir=space.path)  # mode 0700, a fresh name
         adopted = False
         child = subprocess.Popen(
-            [sys.executable, "-c", _TAIL_CODE, str(path), str(split), str(dims), private],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [sys.executable, "-c", _TAIL_CODE, str(path), str(split), str(dims), private, str(os.getpid())],
+            pass_fds=[space.fd], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             half = (lambda pos: progress(pos if pos is None else pos * size / max(split, 1))) if progress else None
             keys, head_lines = parse_lines(fh, dims, sink, errors, half, limit=split)

@@ -68,6 +68,13 @@ class Scratch:
         self.fh.write(np.ascontiguousarray(block, dtype=np.float32).data)
         self.n += len(block)
 
+    def bytes(self) -> int:
+        """Bytes of the file on the disk now (0 once it is gone)."""
+        try:
+            return os.stat(self.fh.name).st_size
+        except OSError:
+            return 0
+
     def chunks(self, size=None):
         """``(start, block)`` in order; each block maps its part of the file (no copy), unmapped
         once the caller lets go of it, so one block at a time is resident."""
@@ -89,7 +96,10 @@ class Scratch:
                 del block
 
     def close(self):
-        self.fh.close()
+        try:
+            self.fh.close()  # flushes what is buffered: on a full disk that fails, and the file goes anyway
+        except OSError:
+            pass
         try:
             os.unlink(self.fh.name)
         except OSError:
