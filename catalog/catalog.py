@@ -33,7 +33,7 @@ class Catalog:
         self.importer = VectorImport(self.store, self.cache)
         self.embeddings = Embeddings(self.store, self.cache, self.importer)
         # -- data rows --
-        self.datarows = DataRows(self.store, self.refs)
+        self.datarows = DataRows(self.store, self.refs, self.embeddings, self.importer)
         # -- models --
         self.models = Models(self.store, self.embeddings, self.importer)
         # -- search --
@@ -98,7 +98,7 @@ class Catalog:
 
     # -- data rows -----------------------------------------------------------------------------------
     def import_datarows(self, paths, metadata_file=None, progress=None, copy_files: bool = False) -> ImportReport:
-        """Import images, folders, .zip archives and NDJSON record files; one transaction.
+        """Import images, folders, .zip archives and record files (JSON lines or arrays, inline vectors); one transaction.
         ``progress(done, total)`` after each path; ``copy_files`` keeps copies of local images (uploads)."""
         return self.datarows.import_datarows(paths, metadata_file, progress=progress, copy_files=copy_files)
 

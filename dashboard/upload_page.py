@@ -110,11 +110,27 @@ def _import(cat, uploads, metadata) -> None:
         "created": report.created, "updated": report.updated,
         "skipped": [(_relabel(str(src), written, folder), _relabel(str(why), written, folder))
                     for src, why in report.skipped],
+        "notes": _notes(report, written, folder),
         "files": len(uploads),
     })
     session.next_form_generation(_FORM)
     bump()
     st.rerun()
+
+
+def _notes(report, written, folder) -> list[str]:
+    """What the import inferred or generated, its inline vectors and its warnings, as lines."""
+    notes = []
+    if report.inferred:
+        notes.append("media_type inferred for records without one: "
+                     + ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.inferred.items())))
+    if report.generated_keys:
+        notes.append(f"global_key generated for {report.generated_keys:,} text rows without one "
+                     "(text-<sha256 of the text>)")
+    notes += [f"{n:,} inline vectors imported into {name}" for name, n in report.vectors.items()]
+    notes += [f"warning {_relabel(str(src), written, folder)}: {_relabel(str(why), written, folder)}"
+              for src, why in report.warnings[:SHOWN_SKIPS]]
+    return notes
 
 
 def _report() -> None:
@@ -139,6 +155,9 @@ def _report() -> None:
             if len(skipped) > SHOWN_SKIPS:
                 lines.append(f"... and {len(skipped) - SHOWN_SKIPS:,} more")
             st.code("\n".join(lines), language=None)
+        if got.get("notes"):
+            st.info("Notes on this import:", icon=":material/info:")
+            st.code("\n".join(got["notes"]), language=None)
         if imported:
             st.page_link(session.app_page("catalog"), label="Open the Catalog", icon=":material/grid_view:")
 
@@ -155,14 +174,15 @@ def page() -> None:
     n = session.form_generation(_FORM)
     with st.container(border=True, key="upload_form"):
         uploads = st.file_uploader(
-            "Data files: images, a folder as .zip, NDJSON record files (.ndjson, .jsonl, optionally .gz)",
+            "Data files: images, a folder as .zip, record files (.ndjson, .jsonl, .json, optionally .gz)",
             type=DATA_TYPES, accept_multiple_files=True, key=f"up_files_{n}")
         metadata = st.file_uploader(
             "Metadata file (optional): CSV with a global_key column, or NDJSON with a \"global_key\" per line",
             type=METADATA_TYPES, key=f"up_meta_{n}")
         st.caption(f"Each file can be up to {limit:,} MB (the server's upload limit, server.maxUploadSize). "
-                   "A record file holds one JSON object per line: {\"global_key\", \"text\"} for texts, "
-                   "{\"global_key\", \"image\"} or Labelbox {\"row_data\", \"media_type\"}, or Ximilar "
+                   "A record file holds one JSON object per line (a .json file may hold one array): "
+                   "{\"global_key\", \"text\"} for texts, "
+                   "{\"global_key\", \"image\"}, Labelbox data rows {\"row_data\", …} or export lines, or Ximilar "
                    "{\"_id\", \"_url\" / \"_base64\"}; a \"metadata\" object is kept with the row.")
         go = st.button("Import data rows", type="primary", icon=":material/upload:", disabled=not uploads,
                        key="up_go")

@@ -13,7 +13,7 @@ def register(sub, common):
     ds.required = True
 
     q = ds.add_parser("import", parents=[common],
-                      help="import images, folders, .zip archives and NDJSON record files")
+                      help="import images, folders, .zip archives and record files (.ndjson, .jsonl, .json)")
     q.add_argument("paths", nargs="+", metavar="PATH")
     q.add_argument("--metadata", metavar="FILE", help="CSV or NDJSON keyed by global_key, merged into metadata")
     q.add_argument("--json", action="store_true")
@@ -38,10 +38,19 @@ def cmd_import(args):
     if args.json:
         print_json({"created": report.created, "updated": report.updated,
                     "skipped": [{"source": s, "reason": r} for s, r in report.skipped],
-                    "warnings": [{"source": s, "message": m} for s, m in report.warnings]})
+                    "warnings": [{"source": s, "message": m} for s, m in report.warnings],
+                    "inferred_media_types": report.inferred, "generated_global_keys": report.generated_keys,
+                    "vectors": report.vectors})
     else:
         print(f"Imported {report.imported} data rows ({report.created} new, {report.updated} updated, "
               f"{len(report.skipped)} skipped)")
+        if report.inferred:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.inferred.items()))
+            print(f"media_type inferred for records without one: {kinds}")
+        if report.generated_keys:
+            print(f"global_key generated for {report.generated_keys} text rows without one (text-<sha256 of the text>)")
+        for name, n in report.vectors.items():
+            print(f"Imported {n} inline vectors into {name}")
     return 1 if report.imported == 0 and report.skipped else 0
 
 

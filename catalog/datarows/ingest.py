@@ -1,8 +1,10 @@
-"""Reading data rows from disk: image files, folders, .zip archives and NDJSON record files.
+"""Reading data rows from disk: image files, folders, .zip archives and record files (JSON lines or
+a JSON array; the shapes are :mod:`.records`', the files :mod:`.recordfiles`').
 
-Produces records ``{"global_key", "media_type", "row_data", "metadata"}``, ``(source, reason)`` for
-what was skipped and ``(source, note)`` warnings (a global_key repeated within one record file: the
-later record is kept). Writing them is :class:`catalog.datarows.DataRows`' job.
+Produces records ``{"global_key", "media_type", "row_data", "metadata", "aliases"}``, ``(source,
+reason)`` for what was skipped, ``(source, note)`` warnings (a global_key repeated within one record
+file: the later record is kept; unknown keys, once per file) and the inline vectors of the records
+(:mod:`.inline`). Writing them is :class:`catalog.datarows.DataRows`' job.
 
 Limits: an image inside a .zip archive may be at most ``MAX_IMAGE_BYTES`` (64 MiB) uncompressed;
 bigger entries are skipped without being read. Record metadata may nest at most ``MAX_DEPTH`` (64)
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import gzip
 import hashlib
 import io
@@ -24,47 +25,43 @@ import os
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-import orjson
 from PIL import Image
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-RECORD_EXTENSIONS = {".ndjson", ".jsonl"}
+from .inline import InlineVectors
+from .recordfiles import BrokenFile, is_record_file, read_metadata_file, read_objects, too_deep
+from .records import IMAGE_EXTENSIONS, cut, normalise
+
+RECORD_EXTENSIONS = {".ndjson", ".jsonl", ".json"}
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit, enforced as an error here
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # the most an image inside a .zip may be, uncompressed
 MAX_DEPTH = 64  # the deepest a record's metadata may nest (objects and arrays)
 _GZIP_ERRORS = (gzip.BadGzipFile, zlib.error, EOFError)
 
 
-def cut(value, limit: int = 80) -> str:
-    """``value`` as text for a message: its first ``limit`` characters + "… (N characters)" if longer."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+def text_key(text: str) -> str:
+    """The global_key a text row without one gets: ``text-`` and the first 32 hex digits of the
+    SHA-256 of its text (UTF-8), so the same text always gets the same key."""
+    return "text-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _too_deep(value, limit: int = MAX_DEPTH) -> bool:
-    """True if ``value`` nests more than ``limit`` objects/arrays deep (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
-    return False
+def _lines(numbers: list[int], total: int) -> str:
+    shown = ", ".join(str(n) for n in numbers[:5])
+    more = f" and {total - 5} more" if total > 5 else ""
+    return f"line{'s' if total != 1 else ''} {shown}{more}"
 
 
-def _key(value, name: str) -> str:
-    """A record's key: a non-empty string (stripped); anything else is refused."""
-    if not isinstance(value, str):
-        kind = {type(None): "null", bool: "true/false", dict: "an object", list: "an array"}.get(type(value), "a number")
-        shown_value = f" ({cut(value)})" if value is not None else ""
-        raise ValueError(f"\"{name}\" must be a non-empty string, not {kind}{shown_value}")  # noqa: TRY004
-    if not value.strip():
-        raise ValueError(f"\"{name}\" must be a non-empty string, not empty")
-    return value.strip()
+_NOTE_WORDS = {
+    "unknown": "unknown key {name!r} ignored ({lines})",
+    "ignored": "{name!r} not imported (Labelbox bookkeeping; {lines})",
+    "schema_only": ("metadata_fields item with only schema_id {name!r} (no name): kept as metadata key "
+                    "{name!r} ({lines})"),
+    "precomputed": ("vectors of Labelbox's precomputed embedding {name!r} not imported (off-the-shelf vectors "
+                    "are computed here with their model; {lines})"),
+}
 
 
 def check_image(source) -> str | None:
@@ -92,8 +89,12 @@ def check_image(source) -> str | None:
 class Ingest:
     """Collects records and skips from any number of sources."""
 
-    def __init__(self, media_dir: Path, copy_files: bool = False):
+    def __init__(self, media_dir: Path, copy_files: bool = False, embedding_for=None):
         self.media_dir = media_dir
+        # inline vectors of records; ``embedding_for(ref)`` finds an embedding by id or name
+        self.vectors = InlineVectors(embedding_for)
+        self.inferred: Counter = Counter()  # records whose media type was inferred, by type
+        self.generated_keys = 0  # text rows that got a generated global_key
         # copy local image files into media_dir (for sources that are removed after the import: uploads)
         self.copy_files = copy_files
         self.records: list[dict] = []
@@ -124,12 +125,12 @@ class Ingest:
             self._folder(path)
         elif path.suffix.lower() == ".zip":
             self._zip(path)
-        elif path.suffix.lower() in RECORD_EXTENSIONS or path.name.lower().endswith((".ndjson.gz", ".jsonl.gz")):
+        elif is_record_file(path):
             self._records(path)
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             self._images([(path, path.name)])
         else:
-            self.skipped.append((str(path), f"unsupported file type {path.suffix or '(none)'}; give images, folders, .zip or .ndjson"))
+            self.skipped.append((str(path), f"unsupported file type {path.suffix or '(none)'}; give images, folders, .zip, .ndjson or .json"))
 
     # -- images ---------------------------------------------------------------------------------
     def _images(self, items: list[tuple[Path, str]], metadata=None) -> None:
@@ -215,87 +216,79 @@ class Ingest:
 
     # -- record files ---------------------------------------------------------------------------
     def _records(self, path: Path) -> None:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
         base = path.parent
-        # kept only if the whole file could be read: a damaged .gz adds nothing
-        marks = (len(self.records), len(self.skipped), len(self.warnings))
+        # kept only if the whole file could be read: a damaged .gz or a broken array adds nothing
+        marks = (len(self.records), len(self.skipped), len(self.warnings), dict(self.inferred), self.generated_keys)
+        vector_marks = self.vectors.mark()
         seen: dict[str, int] = {}
+        notes: dict[tuple[str, str], list] = {}
         try:
-            with opener(path, "rb") as fh:
-                for line_no, raw in enumerate(fh, start=1):
-                    line = raw.strip()
-                    if line.endswith(b","):
-                        line = line[:-1].rstrip()
-                    if not line:
-                        continue
-                    where = f"{path}:{line_no}"
-                    before = len(self.records)
-                    try:
-                        obj = orjson.loads(line)
-                        if not isinstance(obj, dict):
-                            raise ValueError("expected a JSON object")
-                        if _too_deep(obj, MAX_DEPTH + 1):  # the record itself is one level
-                            raise ValueError(f"metadata nests more than {MAX_DEPTH} levels deep")
-                        self._record(obj, base, where)
-                    except orjson.JSONDecodeError as exc:
-                        reason = str(exc).split(":")[0]
-                        deep = "depth" in reason or "ecursion" in reason
-                        self.skipped.append((where, f"metadata nests more than {MAX_DEPTH} levels deep" if deep
-                                             else f"malformed JSON ({reason})"))
-                    except ValueError as exc:
-                        self.skipped.append((where, str(exc)))
-                    for rec in self.records[before:]:
-                        key = rec["global_key"]
-                        if key in seen:
-                            note = f"global_key {cut(key)!r} also appears on line {seen[key]}; this later record replaces it"
-                            self.warnings.append((where, note))
-                        seen[key] = line_no
-        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            for line_no, obj in read_objects(path):
+                where = f"{path}:{line_no}"
+                before = (len(self.records), len(self.skipped))
+                items = obj.get("embeddings") if isinstance(obj, dict) and isinstance(obj.get("embeddings"), list) else []
+                rec = None
+                try:
+                    if isinstance(obj, ValueError):
+                        raise obj
+                    if not isinstance(obj, dict):
+                        raise ValueError("expected a JSON object")
+                    if too_deep(obj, MAX_DEPTH + 1):  # the record itself is one level
+                        raise ValueError(f"metadata nests more than {MAX_DEPTH} levels deep")
+                    rec = normalise(obj, base)
+                    for kind, name in rec.notes:
+                        entry = notes.setdefault((kind, name), [[], 0])
+                        if len(entry[0]) < 5:
+                            entry[0].append(line_no)
+                        entry[1] += 1
+                    self._record(rec, base, where)
+                except ValueError as exc:
+                    self.skipped.append((where, str(exc)))
+                added = self.records[before[0]:]
+                if added and rec is not None:
+                    added[-1]["aliases"] = rec.aliases
+                    if rec.inferred:
+                        self.inferred[rec.inferred] += 1
+                    if rec.vectors:
+                        self.vectors.add(where, added[-1]["global_key"], rec.vectors)
+                elif rec.vectors if rec is not None else items:
+                    reason = self.skipped[-1][1] if len(self.skipped) > before[1] else "skipped"
+                    self.vectors.refuse(where, rec.vectors if rec is not None else items, reason)
+                for r in added:
+                    key = r["global_key"]
+                    if key in seen:
+                        note = f"global_key {cut(key)!r} also appears on line {seen[key]}; this later record replaces it"
+                        self.warnings.append((where, note))
+                    seen[key] = line_no
+        except (OSError, EOFError, zlib.error, BrokenFile) as exc:  # gzip.BadGzipFile is an OSError
             gz = isinstance(exc, _GZIP_ERRORS)
             del self.records[marks[0]:], self.skipped[marks[1]:], self.warnings[marks[2]:]
-            what = "damaged gzip file" if gz else "cannot read"
-            self.skipped.append((str(path), f"{what} ({cut(str(exc) or type(exc).__name__)}); none of its records were imported"))
-
-    def _record(self, obj: dict, base: Path, where: str) -> None:
-        meta = obj.get("metadata")
-        if "_id" in obj:  # Ximilar style: every other field is metadata
-            key = _key(obj["_id"], "_id")
-            meta = {k: v for k, v in obj.items() if k not in ("_id", "_url", "_file", "_base64")}
-            if "_base64" in obj:
-                self._base64_image(key, obj["_base64"], meta, where)
-                return
-            src = obj.get("_url") or obj.get("_file")
-            if not src:
-                raise ValueError("Ximilar record needs one of \"_url\", \"_file\" or \"_base64\"")
-            self._image_ref(key, src, meta, base, where)
-            return
-        key = obj.get("global_key")
-        if "global_key" in obj:
-            key = _key(key, "global_key")
-        if isinstance(meta, list):  # Labelbox metadata_fields style: [{"name", "value"}]
-            meta = {m.get("name"): m.get("value") for m in meta if isinstance(m, dict) and m.get("name")}
-        if meta is not None and not isinstance(meta, dict):
-            raise ValueError("\"metadata\" must be an object")
-        if "row_data" in obj:  # Labelbox style
-            media = str(obj.get("media_type") or "IMAGE").lower()
-            if media not in ("image", "text"):
-                raise ValueError(f"media_type {cut(obj.get('media_type'))!r} is not supported (IMAGE or TEXT)")
-            if media == "text":
-                self._text(key, obj["row_data"], meta)
+            self.inferred, self.generated_keys = Counter(marks[3]), marks[4]
+            if isinstance(exc, BrokenFile):  # our own message, bounded
+                reason = str(exc)
             else:
-                self._image_ref(key, obj["row_data"], meta, base, where)
-        elif "text" in obj:
-            self._text(key, obj["text"], meta)
-        elif "image" in obj:
-            self._image_ref(key, obj["image"], meta, base, where)
+                reason = f"{'damaged gzip file' if gz else 'cannot read'} ({cut(str(exc) or type(exc).__name__)})"
+            if self.vectors.reset(vector_marks):  # the file's records carried inline vectors
+                self.vectors.refuse(str(path), None, reason)
+            self.skipped.append((str(path), f"{reason}; none of its records were imported"))
+            return
+        for (kind, name), (lines, total) in notes.items():
+            self.warnings.append((str(path), _NOTE_WORDS[kind].format(name=cut(name), lines=_lines(lines, total))))
+
+    def _record(self, rec, base: Path, where: str) -> None:
+        if rec.kind == "base64":
+            self._base64_image(rec.key, rec.source, rec.metadata, where)
+        elif rec.kind == "text":
+            self._text(rec.key, rec.source, rec.metadata)
         else:
-            raise ValueError("record needs \"image\", \"text\", \"row_data\" or Ximilar \"_url\"/\"_file\"/\"_base64\"")
+            self._image_ref(rec.key, rec.source, rec.metadata, base, where)
 
     def _text(self, key, text, meta) -> None:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("\"text\" must be a non-empty string")
-        if not isinstance(key, str) or not key.strip():
-            raise ValueError("a text record needs a \"global_key\"")
+        if key is None:
+            key = text_key(text)
+            self.generated_keys += 1
         self.records.append({"global_key": key.strip(), "media_type": "text", "row_data": text, "metadata": dict(meta or {})})
 
     def _image_ref(self, key, src, meta, base: Path, where: str) -> None:
@@ -343,54 +336,5 @@ class Ingest:
         self.records.append({"global_key": key, "media_type": "image", "row_data": str(target), "metadata": dict(meta or {})})
 
 
-def read_metadata_file(path: Path) -> tuple[dict[str, dict], list[tuple[str, str]]]:
-    """``{global_key: metadata}`` from a CSV (column ``global_key``) or NDJSON file."""
-    out: dict[str, dict] = {}
-    problems: list[tuple[str, str]] = []
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or "global_key" not in reader.fieldnames:
-                raise ValueError(f"metadata file {path} needs a header with a global_key column")
-            for line_no, row in enumerate(reader, start=2):
-                key = (row.pop("global_key") or "").strip()
-                if not key:
-                    problems.append((f"{path}:{line_no}", "empty global_key"))
-                    continue
-                out.setdefault(key, {}).update({k: _csv_value(v) for k, v in row.items() if k})
-        return out, problems
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            line = raw.strip().rstrip(b",")
-            if not line:
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                problems.append((f"{path}:{line_no}", "malformed JSON"))
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("global_key"), str) or not obj["global_key"].strip():
-                problems.append((f"{path}:{line_no}", "expected an object with a non-empty string \"global_key\""))
-                continue
-            if _too_deep(obj, MAX_DEPTH + 1):
-                problems.append((f"{path}:{line_no}", f"metadata nests more than {MAX_DEPTH} levels deep"))
-                continue
-            key = obj.pop("global_key").strip()
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
-            out.setdefault(key, {}).update(meta)
-    return out, problems
-
-
-def _csv_value(text):
-    if text is None:
-        return None
-    t = text.strip()
-    if t.lower() in ("true", "false"):
-        return t.lower() == "true"
-    for cast in (int, float):
-        try:
-            value = cast(t)
-        except ValueError:
-            continue
-        return value if value == value and value not in (float("inf"), float("-inf")) else text
-    return text
+__all__ = ["Ingest", "check_image", "cut", "read_metadata_file", "text_key", "IMAGE_EXTENSIONS",
+           "RECORD_EXTENSIONS", "MAX_PIXELS", "MAX_IMAGE_BYTES", "MAX_DEPTH"]

@@ -11,10 +11,11 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from ..errors import CatalogError, NotFound
+from ..errors import CatalogError, NotFound, ValidationError
 from ..export import check_format, write_records
 from ..store import registered, resolution_sql, scalar, shown
 from .ingest import Ingest, cut, read_metadata_file
+from .writing import write_aliases
 
 ROW_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata", "created_at")
 EXPORT_COLUMNS = ("id", "global_key", "media_type", "row_data", "metadata")
@@ -27,6 +28,10 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     # (source, note): imported, but worth a look (a global_key repeated within one record file)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    # records without media_type whose type was inferred, by type ({"image": 3, "text": 2})
+    inferred: dict[str, int] = field(default_factory=dict)
+    generated_keys: int = 0  # text rows without a global_key that got one (``text-<sha256>``)
+    vectors: dict[str, int] = field(default_factory=dict)  # inline vectors imported, by embedding name
 
     @property
     def imported(self) -> int:
@@ -55,15 +60,21 @@ _UPSERT = """
 
 
 class DataRows:
-    """The data rows of one catalog (``store``); references resolve through ``refs`` (:class:`RowRefs`)."""
+    """The data rows of one catalog (``store``); references resolve through ``refs`` (:class:`RowRefs`);
+    records' inline vectors go to the embeddings of ``embeddings`` through ``importer`` (:class:`VectorImport`)."""
 
-    def __init__(self, store, refs):
+    def __init__(self, store, refs, embeddings, importer):
         self.store = store
         self.refs = refs
+        self.embeddings = embeddings
+        self.importer = importer
 
     # -- import ---------------------------------------------------------------------------------
     def import_datarows(self, paths, metadata_file=None, progress=None, copy_files: bool = False) -> ImportReport:
-        """Import images, folders, .zip archives and NDJSON record files; one transaction.
+        """Import images, folders, .zip archives and record files (JSON lines or a JSON array); one transaction.
+
+        Records' inline vectors are imported in the same transaction; if any is invalid, nothing at
+        all is written and :class:`ValidationError` lists every ``file:line`` (:mod:`.inline`).
 
         ``progress(done, total)``, when given, is called after each of the ``paths`` has been read
         (``total`` is the number of paths), then once more with ``(total, total)`` after the write.
@@ -73,7 +84,7 @@ class DataRows:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = list(paths)
-        ingest = Ingest(self.store.media_dir, copy_files=copy_files)
+        ingest = Ingest(self.store.media_dir, copy_files=copy_files, embedding_for=self.embeddings.get_embedding)
         extra: dict[str, dict] = {}
         if metadata_file is not None:
             mpath = Path(metadata_file)
@@ -93,10 +104,17 @@ class DataRows:
             ingest.add_path(Path(p))
             if progress is not None:
                 progress(done, len(paths))
+        inline = ingest.vectors
+        if inline.total_errors:
+            n = inline.total_errors
+            raise ValidationError(f"{n} inline vector{'s' if n != 1 else ''} of the data-row records cannot be "
+                                  "imported; nothing was imported (no rows, no vectors)",
+                                  [(None, e) for e in inline.errors], n, field="paths")
         records: dict[str, dict] = {}
         for rec in ingest.records:  # a later record of the same key wins
             records[rec["global_key"]] = rec
-        report = ImportReport(skipped=ingest.skipped, warnings=ingest.warnings)
+        report = ImportReport(skipped=ingest.skipped, warnings=ingest.warnings, inferred=dict(ingest.inferred),
+                              generated_keys=ingest.generated_keys)
         # metadata for keys that are neither imported now nor already in the catalog is reported
         with self.store.transaction() as con:
             keys = list(records) + [k for k in extra if k not in records]
@@ -127,6 +145,9 @@ class DataRows:
                         "UPDATE datarows SET metadata = json_merge_patch(metadata, CAST(? AS JSON)), updated_at = now() WHERE global_key = ?",
                         [orjson.dumps(meta).decode(), key],
                     )
+            report.warnings.extend(write_aliases(con, records))
+            for emb, keys, vectors in inline.batches():
+                report.vectors[emb.name] = self.importer.import_array(emb, keys, vectors)
             report.updated = sum(1 for k in records if k in existing)
             report.created = len(records) - report.updated
         if progress is not None:

@@ -203,7 +203,7 @@ class Labels:
         resolved = self._refs.lookup([it["id"] for it in items])
         for it in items:
             if resolved.get(it["id"]) is None:
-                errors.append((it["line"], f"id {it['id']!r} matches no data row (neither an id nor a global_key)"))
+                errors.append((it["line"], f"id {it['id']!r} matches no data row (not an id, global_key, Labelbox id or external_id)"))
         if errors:
             errors.sort(key=lambda e: e[0])
             raise ValidationError(

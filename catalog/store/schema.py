@@ -116,19 +116,30 @@ _V5 = [  # shared searches: a whole search under a short content key, so links w
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
 ]
 
+_V6 = [  # data-row aliases: the ids a row had elsewhere (a Labelbox data-row id, an external_id), so that
+    # vector files, labels and anchors keyed by them resolve (catalog/store/rowrefs.py); at most one
+    # alias of each kind per row, and one alias may name several rows (then it is ambiguous)
+    """CREATE TABLE datarow_aliases (
+        row_id UUID NOT NULL,
+        kind VARCHAR NOT NULL,
+        alias VARCHAR NOT NULL,
+        PRIMARY KEY (row_id, kind))""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
     (3, _V3),
     (4, _V4),
     (5, _V5),
+    (6, _V6),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 # The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
 CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
-                  "shared_searches")
+                  "shared_searches", "datarow_aliases")
 
 DAMAGED_HINT = "restore it from a backup, or choose another catalog file"
 

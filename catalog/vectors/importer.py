@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CatalogError
-from ..store import registered, resolution_sql
+from ..store import ambiguity, registered, resolution_sql
 from ..store.scratch import ScratchDir
 from ..store.space import DiskFull, disk_full, free_bytes, is_out_of_space
 from .parsing import Errors, block_problems, clip
@@ -142,7 +142,7 @@ class VectorImport:
                 f"""
                 CREATE OR REPLACE TEMP TABLE import_resolved AS
                 WITH m AS ({resolution_sql(t)})
-                SELECT pos, line, k, CAST(rid AS VARCHAR) AS rid,
+                SELECT pos, line, k, CAST(rid AS VARCHAR) AS rid, alias_kind, alias_rows,
                        min(line) OVER (PARTITION BY k) AS first_key_line,
                        CASE WHEN rid IS NULL THEN NULL ELSE min(line) OVER (PARTITION BY rid) END AS first_row_line
                 FROM m
@@ -150,7 +150,7 @@ class VectorImport:
             )
             problems = con.execute(
                 """
-                SELECT line, k, rid, first_key_line, first_row_line FROM import_resolved
+                SELECT line, k, rid, first_key_line, first_row_line, alias_kind, alias_rows FROM import_resolved
                 WHERE rid IS NULL OR first_key_line < line OR first_row_line < line
                 ORDER BY line LIMIT 1000
                 """
@@ -160,11 +160,14 @@ class VectorImport:
             ).fetchall()[0][0]
             row_ids = con.sql("SELECT rid FROM import_resolved ORDER BY pos").to_arrow_table().column(0).combine_chunks()
             con.execute("DROP TABLE import_resolved")
-        for line, key, rid, first_key, first_row in problems:
+        for line, key, rid, first_key, first_row, kind, n in problems:
             if first_key < line:
                 errors.add(line, f"id {clip(key)} appears twice in the file (first on line {first_key})")
+            elif rid is None and ambiguity(kind, n):
+                errors.add(line, f"id {clip(key)} is ambiguous: it is {ambiguity(kind, n)} (give a global_key or id)")
             elif rid is None:
-                errors.add(line, f"id {clip(key)} matches no data row (neither an id nor a global_key)")
+                errors.add(line, f"id {clip(key)} matches no data row (not an id, global_key, Labelbox id or "
+                                 "external_id)")
             else:
                 errors.add(line, f"id {clip(key)} is the same data row as line {first_row}")
         errors.total += total - len(problems)

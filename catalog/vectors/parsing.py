@@ -94,7 +94,12 @@ def slow_parse(raw: bytes, dims: int):
     key = obj["id"]
     if not isinstance(key, str) or not key.strip():
         raise ValueError("\"id\" must be a non-empty string (a data row id or global_key)")
-    vec = obj["vector"]
+    return key, vector_values(obj["vector"]).astype(np.float32)
+
+
+def vector_values(vec) -> np.ndarray:
+    """A parsed JSON ``vector`` as float64, with the type checks of an import (a flat list of finite
+    numbers that fit float32), or ValueError(reason)."""
     if not isinstance(vec, list):
         raise ValueError("\"vector\" must be a list of numbers")
     for i, x in enumerate(vec):
@@ -107,7 +112,18 @@ def slow_parse(raw: bytes, dims: int):
     arr = np.asarray(vec, dtype=np.float64)
     if np.any(np.abs(arr) > np.finfo(np.float32).max):
         raise ValueError("vector value does not fit in float32")
-    return key, arr.astype(np.float32)
+    return arr
+
+
+def check_vector(vec, dims: int) -> np.ndarray:
+    """Every check an import makes of one parsed JSON ``vector`` for an embedding of ``dims``: the
+    float32 vector, or ValueError with the reason an NDJSON line would get."""
+    arr = vector_values(vec)
+    if arr.shape[0] != dims:
+        raise ValueError(f"vector has {arr.shape[0]} values, expected {dims}")
+    for _, reason in block_problems(arr.reshape(1, -1)):
+        raise ValueError(reason)
+    return arr.astype(np.float32)
 
 
 def block_problems(block: np.ndarray) -> list[tuple[int, str]]:
