@@ -3,6 +3,7 @@ metadata, bad or repeated keys, links in folders and long values in messages."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -293,3 +294,53 @@ def test_unreadable_metadata_files_are_errors_and_write_nothing(cat, image_folde
             cat.import_datarows([image_folder], metadata_file=meta)
         assert str(err.value).startswith(f"metadata file {meta} {words}") and err.value.field == "metadata_file"
         assert cat.count_datarows() == 0
+
+
+# -- images copied into the media folder go again when their rows are not imported -----------------
+def _media_files(cat) -> list[str]:
+    media = cat.store.media_dir
+    return sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()) if media.exists() else []
+
+
+def _base64_lines(prefix: str, n: int) -> str:
+    return "".join(json.dumps({"_id": f"{prefix}{i}", "_base64": base64.b64encode(png_bytes((i, 9, 9))).decode()})
+                   + "\n" for i in range(n))
+
+
+def test_a_damaged_gz_record_file_takes_its_copied_images_away(cat, tmp_path):
+    good = tmp_path / "good.ndjson"
+    good.write_text(_base64_lines("g", 2))
+    data = bytearray(gzip.compress((_base64_lines("b", 20) + "\n" * 5000).encode(), mtime=0))
+    data[len(data) // 2:] = b"\0" * (len(data) - len(data) // 2)  # the images decode, then the stream breaks
+    bad = tmp_path / "bad.ndjson.gz"
+    bad.write_bytes(bytes(data))
+    report = cat.import_datarows([good, bad])
+    assert any(s == str(bad) and "none of its records were imported" in why for s, why in report.skipped)
+    assert keys(cat) == ["g0", "g1"]
+    kept = _media_files(cat)
+    assert len(kept) == 2 and all(f.startswith("base64/") for f in kept)  # only the good file's images
+    assert sorted(os.path.relpath(r["row_data"], cat.store.media_dir) for r in cat.list_datarows()) == kept
+
+
+def test_a_refused_import_takes_its_copied_images_away(cat, tmp_path):
+    cat.create_embedding("e8", 8)
+    recs = tmp_path / "recs.ndjson"
+    recs.write_text(_base64_lines("x", 3) + json.dumps(
+        {"global_key": "t", "text": "t", "embeddings": [{"embedding_id": "e8", "vector": [1, 2]}]}) + "\n")
+    with pytest.raises(CatalogError, match="nothing was imported"):
+        cat.import_datarows([recs])
+    assert keys(cat) == [] and _media_files(cat) == []
+
+
+def test_a_failed_write_takes_copied_files_away_but_keeps_older_ones(cat, image_folder, monkeypatch):
+    cat.import_datarows([image_folder / "red"], copy_files=True)
+    older = _media_files(cat)
+    assert older
+    monkeypatch.setattr(cat.store, "transaction", _exploding_transaction)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        cat.import_datarows([image_folder], copy_files=True)
+    assert _media_files(cat) == older
+
+
+def _exploding_transaction():
+    raise RuntimeError("disk on fire")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import hashlib
 import io
@@ -31,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
+from ..store.space import disk_full, is_out_of_space
 from .inline import InlineVectors
 from .recordfiles import BrokenFile, is_record_file, read_metadata_file, read_objects, too_deep
 from .records import IMAGE_EXTENSIONS, cut, normalise
@@ -98,6 +100,7 @@ class Ingest:
         # copy local image files into media_dir (for sources that are removed after the import: uploads)
         self.copy_files = copy_files
         self.records: list[dict] = []
+        self.created: list[Path] = []  # files this import wrote into the media folder, in order
         self.skipped: list[tuple[str, str]] = []
         self.warnings: list[tuple[str, str]] = []
 
@@ -109,12 +112,51 @@ class Ingest:
         try:
             data = path.read_bytes()
             target = self.media_dir / "files" / hashlib.sha1(data).hexdigest()[:20] / path.name
-            if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+            self._write_media(target, data)
         except OSError as exc:
             raise ValueError(f"cannot keep a copy in the catalog's media folder ({exc.strerror or exc})") from None
         return str(target)
+
+    def _write_media(self, target: Path, data: bytes) -> None:
+        """Put an image into the media folder (once: the names carry a content hash) and remember it, so
+        that a file that turns out unreadable, or an import that does not happen, takes it away again.
+        A full disk stops the import (:class:`DiskFull`); other failures are the caller's to report."""
+        if target.is_file():
+            return
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.created.append(target)
+            target.write_bytes(data)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+            if is_out_of_space(exc):
+                raise disk_full(self.media_dir, needed=len(data), what="an image",
+                                nothing="nothing was imported") from None
+            raise
+
+    def discard_media(self, since: int = 0) -> None:
+        """Remove the media files this import wrote from position ``since`` on (and folders left empty)."""
+        for target in reversed(self.created[since:]):
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+            folder = target.parent
+            while folder != self.media_dir and folder.is_relative_to(self.media_dir):
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+                folder = folder.parent
+        del self.created[since:]
+
+    @contextlib.contextmanager
+    def media_kept_on_success(self):
+        """Around the whole import: any error (a refusal, a failed write, Ctrl-C) removes what it copied."""
+        try:
+            yield
+        except BaseException:
+            self.discard_media()
+            raise
 
     # -- entry point ----------------------------------------------------------------------------
     def add_path(self, path: Path) -> None:
@@ -205,9 +247,8 @@ class Ingest:
                     continue
                 target = dest.joinpath(*name.parts)
                 try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                except OSError as exc:  # a name too long for the file system, a full disk, …
+                    self._write_media(target, data)
+                except OSError as exc:  # a name too long for the file system, …
                     self.skipped.append((label, f"cannot extract into the media folder ({exc.strerror or exc})"))
                     continue
                 items.append((target, name.as_posix()))
@@ -218,7 +259,8 @@ class Ingest:
     def _records(self, path: Path) -> None:
         base = path.parent
         # kept only if the whole file could be read: a damaged .gz or a broken array adds nothing
-        marks = (len(self.records), len(self.skipped), len(self.warnings), dict(self.inferred), self.generated_keys)
+        marks = (len(self.records), len(self.skipped), len(self.warnings), dict(self.inferred), self.generated_keys,
+                 len(self.created))
         vector_marks = self.vectors.mark()
         seen: dict[str, int] = {}
         notes: dict[tuple[str, str], list] = {}
@@ -264,6 +306,7 @@ class Ingest:
             gz = isinstance(exc, _GZIP_ERRORS)
             del self.records[marks[0]:], self.skipped[marks[1]:], self.warnings[marks[2]:]
             self.inferred, self.generated_keys = Counter(marks[3]), marks[4]
+            self.discard_media(marks[5])  # the images its records had already put in the media folder
             if isinstance(exc, BrokenFile):  # our own message, bounded
                 reason = str(exc)
             else:
@@ -331,8 +374,10 @@ class Ingest:
             return
         fmt = (Image.open(io.BytesIO(raw)).format or "png").lower()
         target = self.media_dir / "base64" / f"{hashlib.sha1(raw).hexdigest()}.{fmt}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(raw)
+        try:
+            self._write_media(target, raw)
+        except OSError as exc:
+            raise ValueError(f"cannot keep the image in the catalog's media folder ({exc.strerror or exc})") from None
         self.records.append({"global_key": key, "media_type": "image", "row_data": str(target), "metadata": dict(meta or {})})
 
 

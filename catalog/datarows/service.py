@@ -100,6 +100,10 @@ class DataRows:
                 raise CatalogError(f"metadata file {mpath} cannot be read ({cut(str(exc))})",
                                    field="metadata_file") from None
             ingest.skipped.extend(problems)
+        with ingest.media_kept_on_success():  # a refused or failed import removes the images it copied
+            return self._collect_and_write(ingest, paths, extra, progress)
+
+    def _collect_and_write(self, ingest: Ingest, paths: list, extra: dict, progress) -> ImportReport:
         for done, p in enumerate(paths, start=1):
             ingest.add_path(Path(p))
             if progress is not None:
