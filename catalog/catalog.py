@@ -19,7 +19,7 @@ from .search import Searcher, SearchSpec, split_call
 from .shared import SharedSearches
 from .slices import Slices, save_call
 from .store import RowRefs, Store
-from .vectors import VectorCache, VectorImport
+from .vectors import VectorCache, VectorExport, VectorExportReport, VectorImport
 
 
 class Catalog:
@@ -31,7 +31,8 @@ class Catalog:
         # -- vectors and embeddings --
         self.cache = VectorCache(self.store)
         self.importer = VectorImport(self.store, self.cache)
-        self.embeddings = Embeddings(self.store, self.cache, self.importer)
+        self.exporter = VectorExport(self.store)
+        self.embeddings = Embeddings(self.store, self.cache, self.importer, self.exporter)
         # -- data rows --
         self.datarows = DataRows(self.store, self.refs, self.embeddings, self.importer)
         # -- models --
@@ -75,10 +76,11 @@ class Catalog:
     def get_embeddings(self) -> list[Embedding]:
         return self.embeddings.get_embeddings()
 
-    def get_embedding_by_id(self, embedding_id: str) -> Embedding:
-        return self.embeddings.get_embedding_by_id(embedding_id)
+    def get_embedding_by_id(self, id: str) -> Embedding:  # noqa: A002 - the Labelbox SDK's keyword
+        return self.embeddings.get_embedding_by_id(id)
 
     def get_embedding_by_name(self, name: str) -> Embedding:
+        """By name, or by Labelbox's display name of an off-the-shelf one (``Image Embedding (CLIP ViT-B/32)``)."""
         return self.embeddings.get_embedding_by_name(name)
 
     def get_embedding(self, ref) -> Embedding:
@@ -95,6 +97,14 @@ class Catalog:
 
     def delete_embedding(self, ref) -> str:
         return self.embeddings.delete_embedding(ref)
+
+    def export_vectors(self, embedding, out, fmt: str = "ndjson", slice=None, rows=None,
+                       progress=None) -> VectorExportReport:
+        """Write the embedding's stored vectors (those of ``slice``'s rows, or of ``rows``, when given):
+        ``ndjson`` in the import format to a text stream or a path (``.gz`` compresses), or ``npy`` to
+        a path (float32 matrix, ids in ``<name>.ids.json``); import reads them back bit for bit."""
+        return self.embeddings.export_vectors(embedding, out, fmt, rows=self.slices.rows_of(slice, rows),
+                                              progress=progress)
 
     # -- data rows -----------------------------------------------------------------------------------
     def import_datarows(self, paths, metadata_file=None, progress=None, copy_files: bool = False) -> ImportReport:

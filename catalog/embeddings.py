@@ -10,12 +10,26 @@ import uuid
 from dataclasses import dataclass, field
 
 from .errors import AlreadyExists, CatalogError, NotFound
-from .store import one, scalar
+from .store import CLIP_ID, MPNET_ID, one, scalar
 from .vectors.cache import find_rows
 
 MIN_DIMS, MAX_DIMS = 8, 2048
 LIST_HINT = "list the embeddings to see them"
 LIST_HINT_SHORT = "list the embeddings"
+
+# Labelbox's display names of its two precomputed embeddings (the first two as Catalog and the SDK's
+# get_embeddings() show them, the third as its exports name the image one), accepted wherever an
+# embedding is named, in any letter case; ``list`` keeps our names.
+LABELBOX_NAMES = {
+    "image embedding (clip vit-b/32)": CLIP_ID,
+    "image embedding v2 (clip vit-b/32)": CLIP_ID,
+    "text embedding (all-mpnet-base-v2)": MPNET_ID,
+}
+
+
+def labelbox_alias(name) -> str | None:
+    """The embedding id that a Labelbox display name stands for, or None."""
+    return LABELBOX_NAMES.get(" ".join(str(name).split()).lower())
 
 
 @dataclass
@@ -30,9 +44,17 @@ class Embedding:
     service: "Embeddings" = field(repr=False, compare=False)
 
     # -- Labelbox SDK names ---------------------------------------------------------------------
-    def import_vectors_from_file(self, path, progress=None) -> int:
-        """Validate and import an NDJSON(.gz) file; all-or-nothing. Returns the number imported."""
-        return self.service.import_vectors_from_file(self, path, progress=progress)
+    def import_vectors_from_file(self, path, callback=None, *, progress=None) -> int:
+        """Validate and import an NDJSON(.gz) file; all-or-nothing. Returns the number imported.
+
+        ``callback`` (the SDK's argument): called once per 1,000 vectors as they are written, after
+        the whole file was validated (a refused file never calls it), with
+        ``{"importedFileSizeOfBytes": b, "vectors": n}``: this chunk's share of the file's size in
+        bytes (the shares add up to the size, so advtool-style progress reaches 100%) and its number
+        of vectors. The write commits after the last call; an exception from the callback stops the
+        import and nothing is written. ``progress(bytes read)``: called as the file is read, before
+        validation ends (``None`` at its end)."""
+        return self.service.import_vectors_from_file(self, path, progress=progress, callback=callback)
 
     def import_vectors(self, ids, vectors) -> int:
         """Import a numpy array (one row per id or global_key) with the same validation as a file."""
@@ -40,6 +62,13 @@ class Embedding:
 
     def get_imported_vector_count(self) -> int:
         return self.service.vector_count(self.id)
+
+    def export_vectors(self, out, fmt: str = "ndjson", rows=None, progress=None):
+        """Write the stored vectors (of ``rows``, ids or global_keys, when given) as import-ready
+        NDJSON to ``out`` (a text stream or a path; ``.gz`` compresses), or as ``npy`` to a path (the
+        float32 matrix, with the ids in ``<name>.ids.json``). Returns a
+        :class:`~catalog.vectors.export.VectorExportReport`."""
+        return self.service.export_vectors(self, out, fmt, rows=rows, progress=progress)
 
     def delete(self) -> None:
         self.service.delete_embedding(self.id)
@@ -68,13 +97,15 @@ def _is_uuid(text: str) -> bool:
 
 class Embeddings:
     """Embedding types of one catalog: ``store`` (the DuckDB file), ``cache`` (the
-    :class:`~catalog.vectors.cache.VectorCache`) and ``importer`` (the
-    :class:`~catalog.vectors.importer.VectorImport`)."""
+    :class:`~catalog.vectors.cache.VectorCache`), ``importer`` (the
+    :class:`~catalog.vectors.importer.VectorImport`) and ``exporter`` (the
+    :class:`~catalog.vectors.export.VectorExport`)."""
 
-    def __init__(self, store, cache, importer):
+    def __init__(self, store, cache, importer, exporter):
         self.store = store
         self.cache = cache
         self.importer = importer
+        self.exporter = exporter
 
     def _embedding(self, row) -> Embedding:
         return Embedding(*row, service=self)
@@ -100,6 +131,9 @@ class Embeddings:
         if _is_uuid(name):
             raise CatalogError(f"embedding name {name!r} looks like an id; choose a name that is not a UUID",
                                field="name")
+        if labelbox_alias(name):
+            raise AlreadyExists(f"embedding name {name!r} is Labelbox's name of an off-the-shelf embedding; "
+                                "choose another name", field="name")
         eid = str(uuid.uuid4())
         with self.store.transaction() as con:
             if one(con, "SELECT 1 FROM embeddings WHERE lower(name) = lower(?)", [name]):
@@ -114,18 +148,21 @@ class Embeddings:
             rows = con.execute(f"SELECT {_COLUMNS} FROM embeddings ORDER BY custom, created_at, id").fetchall()
         return [self._embedding(r) for r in rows]
 
-    def get_embedding_by_id(self, embedding_id: str) -> Embedding:
-        if not _is_uuid(embedding_id):
-            raise NotFound(f"embedding id {embedding_id!r} is not a UUID", field="embedding", hint=LIST_HINT_SHORT)
+    def get_embedding_by_id(self, id: str) -> Embedding:  # noqa: A002 - the SDK's keyword
+        if not _is_uuid(id):
+            raise NotFound(f"embedding id {id!r} is not a UUID", field="embedding", hint=LIST_HINT_SHORT)
         with self.store.connect() as con:
-            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE id = ?", [str(embedding_id)])
+            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE id = ?", [str(id)])
         if row is None:
-            raise NotFound(f"no embedding with id {embedding_id}", field="embedding", hint=LIST_HINT)
+            raise NotFound(f"no embedding with id {id}", field="embedding", hint=LIST_HINT)
         return self._embedding(row)
 
     def get_embedding_by_name(self, name: str) -> Embedding:
+        """By name (any letter case), or by Labelbox's display name of an off-the-shelf embedding."""
         with self.store.connect() as con:
-            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE lower(name) = lower(?)", [name])
+            row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE lower(name) = lower(?)", [str(name).strip()])
+            if row is None and labelbox_alias(name):
+                row = one(con, f"SELECT {_COLUMNS} FROM embeddings WHERE id = ?", [labelbox_alias(name)])
         if row is None:
             raise NotFound(f"no embedding named {name!r}", field="embedding", hint=LIST_HINT)
         return self._embedding(row)
@@ -166,9 +203,14 @@ class Embeddings:
         with self.store.connect() as con:
             return scalar(con, "SELECT count(*) FROM vectors WHERE embedding_id = ?", [embedding_id])
 
-    def import_vectors_from_file(self, emb: Embedding, path, progress=None) -> int:
+    def import_vectors_from_file(self, emb: Embedding, path, progress=None, callback=None) -> int:
         """Validate and import an NDJSON(.gz) file into ``emb`` (a custom embedding); all-or-nothing."""
-        return self.importer.import_file(emb, path, progress=progress)
+        return self.importer.import_file(emb, path, progress=progress, callback=callback)
+
+    def export_vectors(self, ref, out, fmt: str = "ndjson", rows=None, progress=None):
+        """Write the stored vectors of the embedding ``ref`` (of ``rows`` when given); see
+        :meth:`Embedding.export_vectors`."""
+        return self.exporter.export(self.get_embedding(ref), out, fmt, rows=rows, progress=progress)
 
     def import_vectors(self, emb: Embedding, ids, vectors) -> int:
         """Import a numpy array into ``emb`` (a custom embedding), validated like a file."""

@@ -78,3 +78,10 @@ class ValidationError(CatalogError):
         if self.total > first:
             lines.append(f"... and {self.total - first} more errors")
         return "\n".join(lines)
+
+
+# -- the Labelbox SDK's names (``lbox.exceptions`` / ``labelbox.exceptions``) for the same errors --------
+# Code written against the SDK catches these names unchanged; they are the classes above, not copies.
+LabelboxError = CatalogError  # the SDK's base class; the ADV client raises it for every failed call
+ResourceNotFoundError = NotFound  # ``get_embedding_by_name`` of a name that matches nothing
+ResourceConflict = AlreadyExists  # a name that is already taken

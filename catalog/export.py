@@ -3,7 +3,8 @@
 Every export (data rows, slices, batches, labels) builds its records as plain dicts and hands them
 here, so the two formats read the same everywhere:
 
-* NDJSON: each record's ``columns``, in that order, as one compact JSON object a line.
+* NDJSON: each record's ``columns``, in that order, as one compact JSON object a line (a numpy array
+  is written as its list of numbers; a float as the shortest text that reads back to it).
 * CSV: a header of ``columns``, then one line a record. ``None`` is an empty cell, a float is written
   so that it reads back exactly (``repr``), a bool as ``true``/``false``, and a list or object as its
   JSON text.
@@ -57,7 +58,7 @@ def write_records(out, records: Iterable[dict], fmt: str, columns: Sequence[str]
             n += 1
         return n
     for rec in records:
-        out.write(orjson.dumps({c: rec[c] for c in columns}).decode())
+        out.write(orjson.dumps({c: rec[c] for c in columns}, option=orjson.OPT_SERIALIZE_NUMPY).decode())
         out.write("\n")
         n += 1
     return n

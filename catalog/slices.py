@@ -170,6 +170,14 @@ class Slices:
                 out.append(tuple(float(x) for x in np.asarray(a, dtype=np.float32)))
         return tuple(out)
 
+    def rows_of(self, slice, rows=None):
+        """The row ids of ``slice`` (a name or a Slice), or ``rows`` as given when ``slice`` is None."""
+        if slice is None:
+            return rows
+        if rows is not None:
+            raise CatalogError("give `slice` or `rows`, not both", field="slice")
+        return self.row_ids(self.get_slice(slice))
+
     def save_slice(self, name, spec: SearchSpec, description=None, replace=False) -> Slice:
         """Save ``spec`` under ``name``; ``replace=True`` updates an existing slice in place."""
         name = check_name(name)

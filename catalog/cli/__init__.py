@@ -30,8 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="advtool", parents=[common],
         description="Embedding catalog: data rows, embeddings, L1 similarity search, slices and labels.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: the help (as advtool does)
     for group in GROUPS:
         group.register(sub, common)
     return parser
@@ -40,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `advtool` alone prints its help and succeeds, like Labelbox's advtool
+        parser.print_help()
+        return 0
     if not hasattr(args, "db"):
         args.db = None
     try:

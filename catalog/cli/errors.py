@@ -41,6 +41,7 @@ FLAGS = {
     "priority": "--priority",
     "thresholds": "--thresholds",
     "bins": "--bins",
+    "out": "-o",
 }
 
 # neutral hint (as the library words it) -> the command-line wording

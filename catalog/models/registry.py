@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..embeddings import labelbox_alias
 from ..errors import NotFound
 from ..store import CLIP_ID, COLOR_TEXTURE_ID, MINILM_ID, MPNET_ID
 
@@ -55,7 +56,7 @@ def get_spec(ref) -> ModelSpec:
     if isinstance(ref, ModelSpec):
         return ref
     key = str(getattr(ref, "id", ref)).strip()
-    spec = _BY_KEY.get(key) or _BY_KEY.get(key.lower())
+    spec = _BY_KEY.get(key) or _BY_KEY.get(key.lower()) or _BY_KEY.get(labelbox_alias(key) or "")
     if spec is None:
         names = ", ".join(m.name for m in MODELS)
         raise NotFound(f"no model named {key!r}; the off-the-shelf models are {names}", field="model", hint=MODELS_HINT)
