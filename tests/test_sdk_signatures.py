@@ -209,3 +209,16 @@ def test_advtool_alone_prints_its_help_and_exits_0(tmp_path):
     p = subprocess.run([sys.executable, "-c", "import sys; from catalog.cli import main; sys.exit(main())",
                         "no-such-command"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert p.returncode == 2 and "invalid choice" in p.stderr
+
+
+@pytest.mark.parametrize("group", ["embeddings", "datarows", "labels", "slices", "batches", "metadata"])
+def test_a_command_group_alone_prints_its_help_and_exits_0(tmp_path, group, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from catalog.cli import main
+    assert main([group]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith(f"usage: advtool {group}") and "ACTION" in out.out and out.err == ""
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as exc:
+        main([group, "no-such-action"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err

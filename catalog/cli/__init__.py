@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: the help (as advtool does)
     for group in GROUPS:
         group.register(sub, common)
+    for command in sub.choices.values():  # a group alone (`advtool embeddings`) prints its help, like advtool
+        actions = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if actions and command.get_default("func") is None:
+            actions[0].required = False
+            command.set_defaults(func=lambda args, command=command: command.print_help())
     return parser
 
 
