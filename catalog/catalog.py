@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .batches import Batch, Batches
+from .collections import Collections
 from .datarows import DataRows, ImportReport
+from .datarows.deletion import DataRowDeletion, DeleteReport
 from .embeddings import Embedding, Embeddings
 from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecision, ReviewReport
 from .labels import LabelImportReport, Labels
@@ -19,6 +21,7 @@ from .search import Searcher, SearchSpec, split_call
 from .shared import SharedSearches
 from .slices import Slices, save_call
 from .store import RowRefs, Store
+from .tokens import ApiToken, Tokens
 from .vectors import VectorCache, VectorExport, VectorExportReport, VectorImport
 
 
@@ -35,6 +38,7 @@ class Catalog:
         self.embeddings = Embeddings(self.store, self.cache, self.importer, self.exporter)
         # -- data rows --
         self.datarows = DataRows(self.store, self.refs, self.embeddings, self.importer)
+        self.deletion = DataRowDeletion(self.store, self.refs, self.cache)
         # -- models --
         self.models = Models(self.store, self.embeddings, self.importer)
         # -- search --
@@ -48,6 +52,9 @@ class Catalog:
         # -- batches and metadata --
         self.batches = Batches(self.store, self.refs, self.datarows, self.slices)
         self.metadata = Metadata(self.store, self.refs, self.slices)
+        self.tokens = Tokens(self.store)
+        self.collections = Collections(self.store, self.datarows, self.deletion, self.models, self.importer,
+                                       self.embeddings, self.searcher, self.metadata, self.labeling)
 
     @property
     def path(self):
@@ -135,6 +142,10 @@ class Catalog:
     def export_datarows(self, out, fmt: str = "ndjson") -> int:
         """Write every row (id, global_key, media_type, row_data, metadata) to a text stream."""
         return self.datarows.export_datarows(out, fmt)
+
+    def delete_datarows(self, refs) -> DeleteReport:
+        """Delete rows (ids or global_keys) with their vectors, labels and batch entries; one transaction."""
+        return self.deletion.delete_datarows(refs)
 
     # -- models --------------------------------------------------------------------------------------
     def list_models(self) -> list[dict]:
@@ -317,6 +328,10 @@ class Catalog:
         """
         return self.labeling.label_by_similarity(embedding, rows, results, threshold, top_only, save, slice)
 
+    def label_vector(self, embedding, vector, results: int = 10, threshold: float = 0.30, top_only: bool = False):
+        """Label suggestions (a :class:`RowSuggestions`) for an outside vector, by the rule of label_by_similarity."""
+        return self.labeling.label_vector(embedding, vector, results, threshold, top_only)
+
     def evaluate_label_by_similarity(self, embedding, results=(1, 3, 5, 10), thresholds=None) -> Evaluation:
         """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold).
 
@@ -366,3 +381,18 @@ class Catalog:
     def unset_metadata(self, keys, *, slice=None, ids=None, where=None) -> int:
         """Remove each dotted key from every targeted row (missing keys are fine); returns the rows targeted."""
         return self.metadata.unset_metadata(keys, slice=slice, ids=ids, where=where)
+
+    # -- API tokens ----------------------------------------------------------------------------------
+    def create_token(self, name: str, read_only: bool = False) -> tuple[ApiToken, str]:
+        """A new API token: ``(ApiToken, token)``; only its hash is stored, so the token is shown once."""
+        return self.tokens.create_token(name, read_only)
+
+    def list_tokens(self) -> list[ApiToken]:
+        return self.tokens.list_tokens()
+
+    def revoke_token(self, name: str) -> None:
+        return self.tokens.revoke_token(name)
+
+    def check_token(self, token: str | None) -> ApiToken | None:
+        """The :class:`ApiToken` a presented token stands for, or None (unknown or revoked)."""
+        return self.tokens.check_token(token)

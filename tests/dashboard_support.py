@@ -123,31 +123,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """``streamlit run app.py`` on a free port with ``CATALOG_DB`` set; stopped by :meth:`stop`.
-    ``address=None`` leaves the listening address to ``.streamlit/config.toml``."""
+class ServerProcess:
+    """A server command in a subprocess on 127.0.0.1 and a free port (``{port}`` in ``cmd``), waited for
+    at ``health`` and stopped by PID (:meth:`stop`)."""
 
-    def __init__(self, db: Path, log: Path, address: str | None = "127.0.0.1"):
+    def __init__(self, cmd: list[str], env: dict, log: Path, health: str, what: str):
         self.port = free_port()
-        env = dict(os.environ, CATALOG_DB=str(db), CATALOG_LOCK_TIMEOUT="2")
         self.log = open(log, "w")
         self.log_path = log
-        flags = ["--server.address", address] if address else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-             *flags, "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([c.format(port=self.port) for c in cmd], cwd=ROOT, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
+                urllib.request.urlopen(f"{self.url}{health}", timeout=2)
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"streamlit did not start; see {log}")
-                time.sleep(0.2)
+                    raise RuntimeError(f"{what} did not start; see {log}: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
 
     @property
     def url(self) -> str:
@@ -157,10 +152,26 @@ class Server:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self.log.close()
+                self.proc.wait(timeout=15)
+        if not self.log.closed:
+            self.log.close()
+
+
+class Server(ServerProcess):
+    """``streamlit run app.py`` on a free port with ``CATALOG_DB`` set; stopped by :meth:`stop`.
+    ``address=None`` leaves the listening address to ``.streamlit/config.toml``."""
+
+    def __init__(self, db: Path, log: Path, address: str | None = "127.0.0.1"):
+        env = dict(os.environ, CATALOG_DB=str(db), CATALOG_LOCK_TIMEOUT="2")
+        flags = ["--server.address", address] if address else []
+        super().__init__(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", "{port}",
+             *flags, "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            env, log, "/_stcore/health", "streamlit")
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -84,6 +84,7 @@ def base(tmp_path_factory) -> dict:
         "label-by-similarity --save": ["label-by-similarity", "-e", "e", "--unlabeled", "--results", "3", "--save"],
         "slices save": ["slices", "save", "all-even", "--where", '{"label": "even"}'],
         "metadata set": ["metadata", "set", "--where", '{"media_type": "text"}', "checked=true", "round=2"],
+        "datarows delete": ["datarows", "delete", *[f"k{i}" for i in range(0, N, 3)]],
     }
     return {"db": db, "folder": folder, "commands": commands, "before": snapshot(db)}
 
@@ -103,7 +104,7 @@ def _copy(base: dict, name: str) -> Path:
 
 
 @pytest.mark.parametrize("command", ["vector import", "record import", "labels import", "label-by-similarity --save",
-                                     "slices save", "metadata set"])
+                                     "slices save", "metadata set", "datarows delete"])
 def test_a_killed_write_leaves_the_catalog_before_or_after(base, command):
     args = base["commands"][command]
     work = _copy(base, "after")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..errors import CatalogError
 from ..store.space import disk_full, is_out_of_space
-from . import datarows, embeddings, labels, models, search, slices
+from . import datarows, embeddings, labels, models, search, serve, slices
 from .errors import render
 
-GROUPS = [embeddings, datarows, models, search, labels, slices]
+GROUPS = [embeddings, datarows, models, search, labels, slices, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,14 +1,15 @@
-"""``advtool datarows import|list|export``."""
+"""``advtool datarows import|list|export`` (and ``delete``, from :mod:`.serve`)."""
 
 from __future__ import annotations
 
 import sys
 
+from . import serve
 from .common import open_catalog, print_json, print_skipped
 
 
 def register(sub, common):
-    p = sub.add_parser("datarows", help="import, list and export data rows")
+    p = sub.add_parser("datarows", help="import, list, export and delete data rows")
     ds = p.add_subparsers(dest="action", metavar="ACTION")
     ds.required = True
 
@@ -28,6 +29,8 @@ def register(sub, common):
     q = ds.add_parser("export", parents=[common], help="export every data row to stdout")
     q.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
     q.set_defaults(func=cmd_export)
+
+    serve.register_datarows(ds, common)
 
 
 def cmd_import(args):

@@ -42,6 +42,10 @@ FLAGS = {
     "thresholds": "--thresholds",
     "bins": "--bins",
     "out": "-o",
+    "no_auth": "--no-auth",
+    "host": "--host",
+    "port": "--port",
+    "workers": "--workers",
 }
 
 # neutral hint (as the library words it) -> the command-line wording
@@ -66,6 +70,11 @@ HINTS: dict[str, str] = {
     "restore it from a backup, or choose another catalog file": "restore it from a backup, or pass another --db",
     "choose another catalog file, or a new or empty one": "pass another --db (a new or empty file)",
     "choose another catalog file": "pass another --db",
+    "create a token first (tokens create NAME), or serve without tokens on 127.0.0.1":
+        "create one with `advtool tokens create NAME`, or use --no-auth on 127.0.0.1",
+    "create a token, or serve on 127.0.0.1": "create a token (advtool tokens create NAME), or serve on 127.0.0.1",
+    "revoke it first, or choose another name": "revoke it first (advtool tokens revoke NAME), or choose another name",
+    "list the tokens to see them": "see `advtool tokens list`",
 }
 
 

@@ -147,16 +147,18 @@ def build_pool(found, lookup) -> Pool:
 
 
 # -- the rule ------------------------------------------------------------------------------------------
-def neighbours(matrix, pool: Pool, query_pos: np.ndarray, k: int, self_pool_idx: np.ndarray | None):
+def neighbours(matrix, pool: Pool, query_pos: np.ndarray | None, k: int, self_pool_idx: np.ndarray | None,
+               queries: np.ndarray | None = None):
     """``(hit pool indices, hit scores)``, each ``len(query_pos) × k``; -1 / nan where fewer than k.
 
     ``self_pool_idx`` gives, per query, its own index in the pool (or -1); it is never a hit.
+    ``queries`` (normalised, float32, one per row) replaces ``matrix[query_pos]`` for vectors from outside.
     """
     dims = matrix.shape[1]
     pool_mat = np.ascontiguousarray(matrix[pool.cache_pos])
     extra = 1 if self_pool_idx is not None and np.any(self_pool_idx >= 0) else 0
     kk = min(k + extra, len(pool))
-    queries = np.ascontiguousarray(matrix[query_pos])
+    queries = np.ascontiguousarray(matrix[query_pos] if queries is None else queries, dtype=matrix.dtype)
     dist, idx = knn_l1(queries, pool_mat, kk)
     if extra:
         own = idx == self_pool_idx[:, None]

@@ -75,14 +75,7 @@ class Labeling:
         query_ids = self._query_row_ids(emb, rows, slice)
         ids, matrix = self._cache.load(emb)
         pool, lookup = self._pool(ids)
-        if len(pool) == 0:
-            if pool.labeled_rows:
-                raise CatalogError(
-                    f"the labeled pool is empty for embedding {emb.name}: none of the {pool.labeled_rows} rows with "
-                    "manual or reviewed labels has a vector in it", field="embedding",
-                    hint="compute or import their vectors first")
-            raise CatalogError("the labeled pool is empty: no row has a manual or reviewed label",
-                               hint="label some rows first (set labels or import a label file)")
+        _check_pool(emb, pool)
         query_ids = list(dict.fromkeys(query_ids))
         params = {"results": k, "threshold": threshold, "top_only": bool(top_only)}
         if not query_ids:
@@ -126,6 +119,33 @@ class Labeling:
             out.append(RowSuggestions(rid, query_keys[i], hits, labels))
         return out
 
+    def label_vector(self, embedding, vector, results: int = DEFAULT_RESULTS, threshold: float = DEFAULT_THRESHOLD,
+                     top_only: bool = False) -> RowSuggestions:
+        """Label suggestions for a vector from outside the catalog (an uploaded image's, say), by the
+        rule of :meth:`label_by_similarity`; every labeled row can be a neighbour. ``id`` and
+        ``global_key`` of the result are None."""
+        k, threshold = check_params(results, threshold)
+        emb = self._embeddings.get_embedding(embedding)
+        q = np.asarray(vector, dtype=np.float64).reshape(-1)
+        if q.shape[0] != emb.dims:
+            raise CatalogError(f"the query vector has {q.shape[0]} values; embedding {emb.name} has {emb.dims} dims",
+                               field="vector")
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise CatalogError("the query vector is zero or not finite", field="vector")
+        ids, matrix = self._cache.load(emb)
+        pool, _ = self._pool(ids)
+        _check_pool(emb, pool)
+        hit_idx, hit_scores = neighbours(matrix, pool, None, k, None, queries=(q / norm)[None, :])
+        qq, ll, sums = label_scores(hit_idx, hit_scores, pool, k)
+        ticked = suggest_mask(qq, sums, threshold, bool(top_only))
+        keys = self._cache.load_keys(emb)
+        used = hit_idx[0][hit_idx[0] >= 0]
+        hit_keys = keys.get(pool.cache_pos[used]) if len(used) else []
+        hits = [Neighbor(str(pool.row_ids[h]), key, float(s)) for h, key, s in zip(used, hit_keys, hit_scores[0])]
+        labels = [LabelSuggestion(pool.label_names[ll[j]], float(sums[j]), bool(ticked[j])) for j in range(len(qq))]
+        return RowSuggestions(None, None, hits, labels)
+
     def evaluate_label_by_similarity(self, embedding, results=EVAL_RESULTS, thresholds=None) -> Evaluation:
         """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold).
 
@@ -141,3 +161,14 @@ class Labeling:
         """Write a reviewer's :class:`ReviewDecision`\\ s in one transaction (see
         :mod:`catalog.labeling.review`); returns what was accepted and rejected."""
         return apply_review(self._store, self._refs, self._labels, decisions)
+
+
+def _check_pool(emb, pool) -> None:
+    if len(pool) == 0:
+        if pool.labeled_rows:
+            raise CatalogError(
+                f"the labeled pool is empty for embedding {emb.name}: none of the {pool.labeled_rows} rows with "
+                "manual or reviewed labels has a vector in it", field="embedding",
+                hint="compute or import their vectors first")
+        raise CatalogError("the labeled pool is empty: no row has a manual or reviewed label",
+                           hint="label some rows first (set labels or import a label file)")

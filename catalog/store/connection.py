@@ -41,6 +41,14 @@ _DAMAGE_WORDS = ("could not read enough bytes", "corrupt", "checksum", "database
                  "not a valid duckdb database file", "failed to read", "serializ")
 _HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the blocks
 _READ_ONLY_WORDS = ("read-only mode", "read-only file system")
+# DuckDB's Python module sets up a database instance when the first connection to a file opens and tears
+# it down when the last one closes; threads doing that at the same time can get an instance without the
+# module's Arrow scan ("Table Function with name python_arrow_scan does not exist"). Opening and closing
+# connections one thread at a time avoids it; the work on an open connection still runs in parallel.
+_OPEN_CLOSE = threading.Lock()
+# Write transactions on one file are serialised within a process (threads of a server or a dashboard);
+# between processes DuckDB's file lock does it. Without this, two threads' transactions could conflict.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
 
 
 class CatalogReadOnly(CatalogError):
@@ -154,14 +162,16 @@ class Store:
     def _connect_once(self) -> duckdb.DuckDBPyConnection:
         read_only = self.path.exists() and not os.access(self.path, os.W_OK)
         try:
-            con = duckdb.connect(str(self.path), read_only=read_only, config=CONFIG)
+            with _OPEN_CLOSE:
+                con = duckdb.connect(str(self.path), read_only=read_only, config=CONFIG)
         except duckdb.IOException as exc:
             text = str(exc).lower()
             refused = any(w in text for w in (*_READ_ONLY_WORDS, "permission denied"))
             if read_only or not self.path.exists() or not refused:
                 raise
             read_only = True  # a read-only mount: os.access may not tell, the open does
-            con = duckdb.connect(str(self.path), read_only=True, config=CONFIG)
+            with _OPEN_CLOSE:
+                con = duckdb.connect(str(self.path), read_only=True, config=CONFIG)
         self.read_only = read_only
         return con
 
@@ -249,28 +259,44 @@ class Store:
                 raise error from None
         finally:
             self._local.con = None
-            con.close()
+            with _OPEN_CLOSE:
+                con.close()
+
+    def _write_lock(self) -> threading.Lock:
+        with _OPEN_CLOSE:
+            return _WRITE_LOCKS.setdefault(str(self.path), threading.Lock())
 
     @contextlib.contextmanager
     def transaction(self):
-        """A connection inside BEGIN ... COMMIT; any exception (or a kill) rolls everything back."""
-        with self.connect() as con:
-            if getattr(self._local, "in_tx", False):
+        """A connection inside BEGIN ... COMMIT; any exception (or a kill) rolls everything back.
+        One write transaction per file at a time in this process (others wait)."""
+        if getattr(self._local, "in_tx", False):
+            with self.connect() as con:
                 yield con
-                return
-            con.execute("BEGIN TRANSACTION")
-            self._local.in_tx = True
+            return
+        lock = self._write_lock()
+        if not lock.acquire(timeout=max(self.lock_timeout, 0.001)):
+            raise CatalogBusy(f"catalog {self.path} is busy: another write of this process is running; "
+                              f"waited {self.lock_timeout:g} s (set CATALOG_LOCK_TIMEOUT to wait longer)")
+        try:
+            with self.connect() as con:
+                yield from self._in_transaction(con)
+        finally:
+            lock.release()
+
+    def _in_transaction(self, con):
+        """BEGIN ... COMMIT on ``con``; any exception (or a kill) rolls everything back."""
+        con.execute("BEGIN TRANSACTION")
+        self._local.in_tx = True
+        try:
+            yield con
+        except BaseException:
             try:
-                yield con
-            except BaseException:
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:  # a damaged or invalidated file refuses even that; the first error says why
-                    pass
-                raise
-            else:
-                con.execute("COMMIT")
-            finally:
-                self._local.in_tx = False
-
-
+                con.execute("ROLLBACK")
+            except duckdb.Error:  # a damaged or invalidated file refuses even that; the first error says why
+                pass
+            raise
+        else:
+            con.execute("COMMIT")
+        finally:
+            self._local.in_tx = False

@@ -126,6 +126,14 @@ _V6 = [  # data-row aliases: the ids a row had elsewhere (a Labelbox data-row id
         PRIMARY KEY (row_id, kind))""",
 ]
 
+_V7 = [  # API tokens for the REST server: only the sha256 of each token is kept
+    """CREATE TABLE api_tokens (
+        name VARCHAR PRIMARY KEY,
+        token_hash VARCHAR NOT NULL UNIQUE,
+        read_only BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
@@ -133,13 +141,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (4, _V4),
     (5, _V5),
     (6, _V6),
+    (7, _V7),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 # The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
 CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
-                  "shared_searches", "datarow_aliases")
+                  "shared_searches", "datarow_aliases", "api_tokens")
+
+# Every table with a ``row_id`` column that names a data row: deleting a row deletes its entries in
+# each of them (one transaction). A new table that refers to data rows is one more line here.
+ROW_TABLES = ("vectors", "labels", "batch_rows", "datarow_aliases")
 
 DAMAGED_HINT = "restore it from a backup, or choose another catalog file"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..errors import CatalogError
+from ..errors import CatalogBusy
 from ..store import registered, scalar
 from ..store.space import disk_full, is_out_of_space
 
@@ -256,7 +256,7 @@ class VectorCache:
     def _write(self, emb, tmp: Path, need: list) -> None:
         with self.store.transaction() as con:  # one snapshot: the version and the vectors agree
             if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
-                raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
+                raise CatalogBusy(f"the vectors of embedding {emb.name} changed during the search; run it again")
             # Row ids and global keys first (small), then the vectors without any join or sort.
             head = con.sql(
                 "SELECT CAST(v.row_id AS VARCHAR) AS id, coalesce(d.global_key, '') AS global_key FROM vectors v "
@@ -293,7 +293,7 @@ class VectorCache:
                     mat[pos] = block
                 filled += k
             if filled != n:
-                raise CatalogError(f"the vectors of embedding {emb.name} changed during the search; run it again")
+                raise CatalogBusy(f"the vectors of embedding {emb.name} changed during the search; run it again")
             mat.flush()
             del mat
         np.save(tmp / "ids.npy", ids)

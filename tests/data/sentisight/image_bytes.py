@@ -1,0 +1,17 @@
+import requests
+
+token = "your_token"
+project_id = "your_project_id"
+image_filename = "your_image_path"
+
+headers = {"X-Auth-token": token, "Content-Type": "application/octet-stream"}
+with open(image_filename, 'rb') as handle:
+    r = requests.post('BASE/api/similarity-labels?project=' + project_id + '&threshold=10&save=false&use-first=false',
+                      headers=headers, data=handle)
+
+if r.status_code == 200:
+    print(r.text)
+else:
+    print('Error occured with REST API.')
+    print('Status code: {}'.format(r.status_code))
+    print('Error message: ' + r.text)

@@ -1,0 +1,242 @@
+"""Benchmark of the REST server against the direct library call, in the same run.
+
+* search by anchor id (``POST /v1/search``, exact and approximate backends) at 1, 8 and 32 concurrent
+  clients: p50 / p99 latency and requests/s, beside the same ``Catalog.search`` call in-process;
+* label-by-similarity by image bytes (``POST /api/similarity-labels``, color-texture) likewise;
+* a mixed load for ``--mixed-seconds`` (vector imports, record inserts, deletes, searches): server
+  errors (5xx) counted, and every acknowledged write checked afterwards.
+
+    .venv/bin/python tools/bench_api.py --n 100000            # builds /tmp/bench_api_100000x512.duckdb once
+    .venv/bin/python tools/bench_api.py --n 1000000 --mixed-seconds 300
+
+The server is a real ``advtool serve`` subprocess on 127.0.0.1 (one worker unless ``--workers``);
+clients are threads with one persistent HTTP connection each. Output: a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from bench_search import build  # noqa: E402
+
+from catalog import Catalog  # noqa: E402
+
+
+def make_images(folder: Path, count: int = 120) -> Path:
+    """``count`` small PNGs of coloured shapes (what label-by-similarity by image bytes is measured on)."""
+    from PIL import Image, ImageDraw
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    for i in range(count):
+        img = Image.new("RGB", (128, 128), tuple(int(v) for v in rng.integers(200, 255, 3)))
+        box = tuple(int(v) for v in sorted(rng.integers(10, 118, 2))) * 2
+        ImageDraw.Draw(img).ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        img.save(folder / f"img{i:04d}.png")
+    return folder
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db, workers: int):
+        self.port = free_port()
+        self.log = open(str(db) + ".serve.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", "import sys; from catalog.cli import main; sys.exit(main())",
+                                      "serve", "--db", str(db), "--port", str(self.port), "--workers", str(workers)],
+                                     cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2)
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("advtool serve did not start")
+                time.sleep(0.2)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+class Conn:
+    """One keep-alive connection (one client thread)."""
+
+    def __init__(self, port, token):
+        self.port = port
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.h = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method, path, body=None, ctype="application/json"):
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        for attempt in (1, 2):  # the server closes idle keep-alive connections: reconnect once
+            try:
+                self.c.request(method, path, body=data, headers={**self.h, "Content-Type": ctype})
+                r = self.c.getresponse()
+                return r.status, r.read()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.c.close()
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                if attempt == 2:
+                    raise
+
+
+def measure(fn, calls: int, clients: int):
+    """``(p50 ms, p99 ms, requests/s)`` of ``fn(client index, call index)`` run ``calls`` times in total."""
+    lat = []
+    lock = threading.Lock()
+
+    def worker(w):
+        mine = []
+        for i in range(w, calls, clients):
+            t0 = time.perf_counter()
+            fn(w, i)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            lat.extend(mine)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(worker, range(clients)))
+    wall = time.perf_counter() - t0
+    lat.sort()
+    return 1000 * statistics.median(lat), 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], calls / wall
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dims", type=int, default=512)
+    ap.add_argument("--db")
+    ap.add_argument("--calls", type=int, default=200, help="requests per measurement")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--mixed-seconds", type=float, default=60)
+    args = ap.parse_args(argv)
+    db = Path(args.db or f"/tmp/bench_api_{args.n}x{args.dims}.duckdb")
+    cat = Catalog(db)
+    build(cat, db, args.n, args.dims)
+    if cat.get_embedding("color-texture").get_imported_vector_count() == 0:
+        cat.import_datarows([make_images(Path(str(db) + ".images"))])
+        cat.compute_embeddings("color-texture")
+    pics = cat.filter_datarows({"media_type": "image"}, limit=200).results
+    for i, h in enumerate(pics[:40]):
+        cat.set_labels(h.id, [f"class{i % 4}"])
+    pics = cat.get_datarows([h.id for h in pics])
+    image_bytes = Path(pics[-1]["row_data"]).read_bytes()
+    for t in cat.list_tokens():
+        cat.revoke_token(t.name)
+    _, token = cat.create_token("bench")
+    anchors = [f"r{i:07d}" for i in np.random.default_rng(3).choice(args.n, 64, replace=False)]
+    if cat.search_index_info("bench") is None:
+        cat.build_search_index("bench")
+
+    rows = []
+    server = Server(db, args.workers)
+    try:
+        conns = [Conn(server.port, token) for _ in range(32)]
+        for backend in ("exact", "approximate"):
+            lib = measure(lambda w, i: cat.search("bench", anchors=[anchors[i % 64]], min_score=0.0, limit=10,
+                                                  backend=backend), args.calls // 4, 1)
+            rows.append((f"search by anchor, {backend}", "library", 1, *lib))
+            for clients in (1, 8, 32):
+                def call(w, i, backend=backend):
+                    s, _ = conns[w].call("POST", "/v1/search", {"embedding": "bench", "anchors": [anchors[i % 64]],
+                                                               "min_score": 0.0, "limit": 10, "backend": backend})
+                    assert s == 200, s
+                rows.append((f"search by anchor, {backend}", "HTTP", clients, *measure(call, args.calls, clients)))
+        vec = cat.encode_query("color-texture", image=image_bytes)
+        lib = measure(lambda w, i: cat.label_vector("color-texture", vec), args.calls // 4, 1)
+        rows.append(("label-by-similarity, image bytes (encode excluded)", "library", 1, *lib))
+        for clients in (1, 8, 32):
+            def lbs(w, i):
+                s, _ = conns[w].call("POST", "/api/similarity-labels?project=color-texture", image_bytes,
+                                     "application/octet-stream")
+                assert s == 200, s
+            rows.append(("label-by-similarity, image bytes", "HTTP", clients, *measure(lbs, args.calls, clients)))
+        errors, acked = mixed(server.port, token, anchors, args.mixed_seconds, args.dims)
+    finally:
+        server.stop()
+    missing = [k for k in acked if not cat.get_datarows([k])] if acked else []
+    print(f"| operation | via | clients | p50 ms | p99 ms | requests/s |\n|---|---|---:|---:|---:|---:|")
+    for name, via, c, p50, p99, rps in rows:
+        print(f"| {name} | {via} | {c} | {p50:.1f} | {p99:.1f} | {rps:.0f} |")
+    print(f"\nmixed load {args.mixed_seconds:g} s: {errors['5xx']} server errors, {errors['other']} other errors, "
+          f"{len(acked)} acknowledged inserts, {len(missing)} of them missing afterwards")
+    for status, body in sorted(errors["seen"].items()):
+        print(f"  first {status}: {body}")
+    return 0 if errors["5xx"] == 0 and not missing else 1
+
+
+def body_of_last(c) -> str:
+    return getattr(c, "last", b"")[:200].decode("utf-8", "replace")
+
+
+def mixed(port, token, anchors, seconds, dims):
+    """Inserts, deletes, vector imports and searches from 8 clients for ``seconds``."""
+    stop = time.monotonic() + seconds
+    errors = {"5xx": 0, "other": 0, "seen": {}}
+    acked, lock = [], threading.Lock()
+
+    def client(w):
+        c = Conn(port, token)
+        rng = np.random.default_rng(w)
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            kind = i % 10
+            key = f"mixed-{w}-{i}"
+            if kind < 6:
+                s, c.last = c.call("POST", "/v1/search", {"embedding": "bench", "anchors": [anchors[i % 64]],
+                                                          "limit": 10, "min_score": 0.0})
+            elif kind < 8:
+                s, c.last = c.call("POST", "/v1/datarows", {"records": [{"global_key": key, "text": "mixed"}]})
+                if s == 201:
+                    with lock:
+                        acked.append(key)
+            elif kind == 8:
+                body = "\n".join(json.dumps({"id": a, "vector": rng.normal(size=dims).round(3).tolist()})
+                                 for a in anchors[:5]).encode()
+                s, c.last = c.call("PUT", "/v1/embeddings/bench/_import", body, "application/x-ndjson")
+            else:
+                with lock:
+                    victim = acked.pop(0) if len(acked) > 20 else None
+                if victim is None:
+                    continue
+                s, c.last = c.call("DELETE", f"/v1/datarows/{victim}")
+                if s != 200:
+                    with lock:
+                        acked.append(victim)
+            if s >= 400:
+                errors["5xx" if s >= 500 else "other"] += 1
+                errors["seen"].setdefault(s, body_of_last(c))
+
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(client, range(8)))
+    return errors, acked
+
+
+if __name__ == "__main__":
+    sys.exit(main())
