@@ -13,6 +13,7 @@ from .collections import Collections
 from .datarows import DataRows, ImportReport
 from .datarows.deletion import DataRowDeletion, DeleteReport
 from .embeddings import Embedding, Embeddings
+from .engine import Engines
 from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecision, ReviewReport
 from .labels import LabelImportReport, Labels
 from .metadata import Metadata
@@ -41,8 +42,9 @@ class Catalog:
         self.deletion = DataRowDeletion(self.store, self.refs, self.cache)
         # -- models --
         self.models = Models(self.store, self.embeddings, self.importer)
-        # -- search --
-        self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models)
+        # -- search, and the vector engine it scales out on --
+        self.engines = Engines(self.store, self.cache, self.embeddings)
+        self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models, self.engines)
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
         self.shared = SharedSearches(self.store)
@@ -212,6 +214,22 @@ class Catalog:
         """The approximate index's description (nlist, calibrated nprobe, measured recall) or None."""
         return self.searcher.index_info(embedding)
 
+    # -- the vector engine (catalog.engine) -----------------------------------------------------------
+    def set_engine(self, url, shards=None, replicas=None, api_key_env=None) -> dict:
+        return self.engines.set_engine(url, shards=shards, replicas=replicas, api_key_env=api_key_env)
+
+    def engine(self) -> dict | None:
+        return self.engines.engine()
+
+    def unset_engine(self) -> bool:
+        return self.engines.unset_engine()
+
+    def sync_engine(self, embeddings=None, progress=None) -> list:
+        return self.engines.sync(embeddings, progress=progress)
+
+    def engine_status(self) -> list[dict]:
+        return self.engines.status()
+
     # -- slices --------------------------------------------------------------------------------------
     def save_slice(self, name, spec=None, *args, **kwargs):
         """Save a search under ``name``: ``save_slice(name, SearchSpec, description=None, replace=False)``
@@ -310,22 +328,14 @@ class Catalog:
         return self.labels.import_labels(path)
 
     def export_labels(self, out, fmt: str = "csv", slice=None) -> int:
-        """Write every label (or those of the rows of ``slice``, a name or a Slice) to a text stream.
-
-        Columns: id, global_key, label, source, score, reviewed; sorted by global_key and label.
-        Returns the number of labels written.
-        """
+        """Write every label (or the labels of ``slice``'s rows) as id, global_key, label, source, score,
+        reviewed, sorted by global_key and label; returns the number written."""
         return self.labels.export_labels(out, fmt, slice)
 
     def label_by_similarity(self, embedding, rows=None, results: int = 10, threshold: float = 0.30,
                             top_only: bool = False, save: bool = False, slice=None) -> LabelBySimilarityResult:
-        """Suggest labels for ``rows`` from their ``results`` nearest labeled rows (PRODUCT.md §4).
-
-        ``rows``: ids/global_keys, a Slice, a SearchResult, or ``"unlabeled"`` (every row with a
-        vector in the embedding and no label at all); or ``slice=NAME``. With ``save=True`` the
-        suggested labels are written with source ``similarity``, their score and reviewed = false
-        (idempotent; a manual or reviewed label is never replaced).
-        """
+        """Suggest labels for ``rows`` (refs, a Slice, a SearchResult, ``"unlabeled"``; or ``slice=``) from their
+        ``results`` nearest labeled rows (PRODUCT.md §4); ``save`` writes them unreviewed (see the service)."""
         return self.labeling.label_by_similarity(embedding, rows, results, threshold, top_only, save, slice)
 
     def label_vector(self, embedding, vector, results: int = 10, threshold: float = 0.30, top_only: bool = False):
@@ -333,26 +343,18 @@ class Catalog:
         return self.labeling.label_vector(embedding, vector, results, threshold, top_only)
 
     def evaluate_label_by_similarity(self, embedding, results=(1, 3, 5, 10), thresholds=None) -> Evaluation:
-        """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold).
-
-        Returns a :class:`catalog.labeling.Evaluation` (``.to_dict()`` for JSON/charts).
-        """
+        """Leave-one-out quality of label-by-similarity on the labeled pool, per (k, threshold)."""
         return self.labeling.evaluate_label_by_similarity(embedding, results, thresholds)
 
     def apply_review(self, decisions: list[ReviewDecision]) -> ReviewReport:
-        """Apply a review of label-by-similarity suggestions, one :class:`ReviewDecision` per row
-        (``ReviewDecision.from_suggestions(row, ticks, added)``), in one transaction: ticked
-        suggestions are accepted, added labels written as manual, every other unreviewed
-        suggestion on those rows is rejected. Returns counts (:class:`ReviewReport`)."""
+        """Apply a review (one :class:`ReviewDecision` per row) in one transaction: ticked suggestions are
+        accepted, added labels written as manual, the other unreviewed suggestions rejected."""
         return self.labeling.apply_review(decisions)
 
     # -- batches and metadata ------------------------------------------------------------------------
     def create_batch(self, name, project, slice=None, ids=None, priority: int = 3) -> Batch:
-        """Freeze the rows of ``slice`` (a name) or ``ids`` (row ids or global_keys) into a new batch.
-
-        Rows already in a batch of ``project`` are skipped and listed in ``batch.skipped``
-        (``{"id", "global_key", "batch"}``). If every row is skipped nothing is created.
-        """
+        """Freeze the rows of ``slice`` or ``ids`` into a new batch; rows already in a batch of ``project``
+        are skipped and listed in ``batch.skipped`` (nothing is created if every row is)."""
         return self.batches.create_batch(name, project, slice=slice, ids=ids, priority=priority)
 
     def get_batches(self, project=None) -> list[Batch]:
@@ -370,12 +372,8 @@ class Catalog:
         return self.batches.export_batch(name, project, out, fmt)
 
     def set_metadata(self, values: dict, *, slice=None, ids=None, where=None) -> int:
-        """Set each dotted key of ``values`` on every targeted row; returns the number of rows changed.
-
-        Exactly one target: ``slice`` (a slice name), ``ids`` (row ids or global_keys) or ``where``
-        (a filter; ``{}`` is every row). A dotted key creates the nested objects it needs; a key whose
-        parent is not an object on some row (``a.b`` where ``a`` is 5) fails the whole change.
-        """
+        """Set each dotted key of ``values`` on the rows of exactly one of ``slice``, ``ids`` or ``where``
+        (``{}``: every row), all or nothing; returns the number of rows changed."""
         return self.metadata.set_metadata(values, slice=slice, ids=ids, where=where)
 
     def unset_metadata(self, keys, *, slice=None, ids=None, where=None) -> int:

@@ -37,9 +37,31 @@ def data(tmp_path_factory):
     return cat, keys, ids, x
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request):
-    return request.param
+ENGINE_KINDS = ("edge", "local")  # the qdrant backend runs on Qdrant Edge (the real engine) and local mode
+
+
+def _backend_params():
+    out = []
+    for name in sorted(BACKENDS):
+        kinds = ENGINE_KINDS if name == "qdrant" else (None,)
+        out += [pytest.param((name, kind), id=name if kind is None else f"{name}-{kind}") for kind in kinds]
+    return out
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+def backend(request, data, tmp_path_factory):
+    """A backend name; for the qdrant backend the catalog is pointed at a fresh engine and synced first
+    (and the engine is unset afterwards)."""
+    name, kind = request.param
+    if kind is None:
+        yield name
+        return
+    cat = data[0]
+    cat.set_engine(f"{kind}:{tmp_path_factory.mktemp('engine-' + kind)}")
+    (report,) = cat.sync_engine(["contract"])
+    assert report.count == N and report.sent == N
+    yield name
+    cat.unset_engine()
 
 
 def _reference(x, keys, anchors, negatives=(), aggregate="mean"):

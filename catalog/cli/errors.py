@@ -46,6 +46,9 @@ FLAGS = {
     "host": "--host",
     "port": "--port",
     "workers": "--workers",
+    "shards": "--shards",
+    "replicas": "--replicas",
+    "api_key_env": "--api-key-env",
 }
 
 # neutral hint (as the library words it) -> the command-line wording
@@ -75,6 +78,9 @@ HINTS: dict[str, str] = {
     "create a token, or serve on 127.0.0.1": "create a token (advtool tokens create NAME), or serve on 127.0.0.1",
     "revoke it first, or choose another name": "revoke it first (advtool tokens revoke NAME), or choose another name",
     "list the tokens to see them": "see `advtool tokens list`",
+    "sync the embedding to the engine first": "run `advtool engine sync EMBEDDING` first",
+    "set one first (engine set URL)": "set one first (advtool engine set URL)",
+    "set one first (engine set URL), then sync": "set one first (advtool engine set URL), then advtool engine sync",
 }
 
 

@@ -39,6 +39,8 @@ class SearchResult:
     ``distribution`` is the query's :class:`ScoreDistribution` when the range was automatic (it was
     computed to choose it), else None. ``to_dict()`` keeps ``total`` and ``results`` only;
     ``to_dict(details=True)`` adds ``score_range`` and ``distribution``, and each hit's ``anchor``.
+    ``warnings`` are one-line notes for the user (e.g. the vector engine failed and the automatic
+    choice searched locally); clients show them, ``to_dict`` leaves them out.
     """
 
     total: int
@@ -47,6 +49,7 @@ class SearchResult:
     complete: bool = True
     score_range: RangeChoice | None = None
     distribution: ScoreDistribution | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self, details: bool = False) -> dict:
         out = {"total": self.total, "results": [h.to_dict(details) for h in self.results]}

@@ -23,6 +23,7 @@ import numpy as np
 
 from dataclasses import dataclass
 
+from ..engine.client import EngineError
 from ..errors import CatalogError
 from .auto_range import (DEFAULT_BINS, TOP_N, RangeChoice, ScoreDistribution, check_bins, choose_range,
                          distribution_from_scores, given_range)
@@ -106,13 +107,13 @@ class Searcher:
     ``embeddings`` resolves embedding references, ``datarows`` row references (with their
     global_keys), ``encoder`` turns a text or image prompt into a vector (``encode_query``)."""
 
-    def __init__(self, store, cache, embeddings, datarows, encoder):
+    def __init__(self, store, cache, embeddings, datarows, encoder, engines=None):
         self.store = store
         self.cache = cache
         self.embeddings = embeddings
         self.datarows = datarows
         self.encoder = encoder
-        self.context = Context(store=store, cache=cache)
+        self.context = Context(store=store, cache=cache, engines=engines)
         self._memo: dict = {"token": None, "embeddings": {}}
 
     # -- public ----------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ class Searcher:
             anchors = [names[int(w)] if int(w) < len(names) else None for w in which]
         hits = [Hit(i, k, float(s), a) for i, k, s, a in zip(ids, keys, found.scores, anchors)]
         return SearchResult(total=total, results=hits, backend=name, complete=found.complete, score_range=choice,
-                            distribution=dist)
+                            distribution=dist, warnings=list(p.chosen.warnings))
 
     def row_ids(self, spec: SearchSpec, backend=None) -> list[str]:
         """Every matching row id, in result order (no paging)."""
@@ -215,7 +216,13 @@ class Searcher:
                 be, matches = self._matches(be, chosen.exact, queries, spec, k)
         else:
             choice = given_range(spec.min_score, spec.max_score)
-            be, matches = self._matches(be, chosen.exact, queries, spec, k)
+            try:
+                be, matches = self._matches(be, chosen.exact, queries, spec, k)
+            except EngineError as exc:  # the automatic choice falls back to the local scan, and says so
+                if not chosen.auto:
+                    raise
+                chosen.warnings.append(f"{exc}; searched locally instead")
+                be, matches = self._matches(chosen.exact, chosen.exact, queries, spec, k)
             if not matches.complete and chosen.auto:
                 be = chosen.exact
                 matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
@@ -235,7 +242,7 @@ class Searcher:
             caps = be.capabilities
         use_k = spec.sort == "score" and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
         return be, be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
-                                   order=spec.order))
+                                   order=spec.order, where=spec.where))
 
     def _anchor_vectors(self, be, emb, rows, raw, what) -> np.ndarray:
         vecs, missing = be.vectors([r["id"] for r in rows]) if rows else (np.empty((0, emb.dims), np.float32), [])

@@ -134,6 +134,26 @@ _V7 = [  # API tokens for the REST server: only the sha256 of each token is kept
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
 ]
 
+_V8 = [  # the vector engine (Qdrant) the catalog scales out on, and what each embedding's copy there holds
+    """CREATE TABLE engine_config (
+        key VARCHAR PRIMARY KEY,
+        url VARCHAR NOT NULL,
+        shards INTEGER,
+        replicas INTEGER,
+        api_key_env VARCHAR,
+        catalog_key VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE engine_sync (
+        embedding_id UUID PRIMARY KEY,
+        url VARCHAR NOT NULL,
+        collection VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        version BIGINT NOT NULL,
+        payload_token VARCHAR NOT NULL DEFAULT '',
+        count BIGINT NOT NULL DEFAULT 0,
+        synced_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
@@ -142,13 +162,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (5, _V5),
     (6, _V6),
     (7, _V7),
+    (8, _V8),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 # The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
 CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
-                  "shared_searches", "datarow_aliases", "api_tokens")
+                  "shared_searches", "datarow_aliases", "api_tokens",
+                  "engine_config", "engine_sync")
 
 # Every table with a ``row_id`` column that names a data row: deleting a row deletes its entries in
 # each of them (one transaction). A new table that refers to data rows is one more line here.

@@ -3,8 +3,9 @@
 from .approximate import ApproximateBackend
 from .base import Backend, Capabilities, Context, Matches, Query, in_range, range_thresholds
 from .exact import ExactBackend
-from .registry import APPROXIMATE_MIN_ROWS, AUTO_ORDER, BACKENDS, Plan, check_choice, names, plan
+from .qdrant import QdrantBackend
+from .registry import APPROXIMATE_MIN_ROWS, AUTO_ORDER, BACKENDS, ENGINE_ORDER, Plan, check_choice, names, plan
 
 __all__ = ["Backend", "Capabilities", "Context", "Matches", "Query", "in_range", "range_thresholds",
-           "ExactBackend", "ApproximateBackend", "BACKENDS", "AUTO_ORDER", "APPROXIMATE_MIN_ROWS", "Plan",
+           "ExactBackend", "ApproximateBackend", "QdrantBackend", "BACKENDS", "AUTO_ORDER", "ENGINE_ORDER", "APPROXIMATE_MIN_ROWS", "Plan",
            "check_choice", "names", "plan"]

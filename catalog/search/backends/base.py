@@ -57,10 +57,12 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Context:
-    """What backends are made from: the catalog's store (file, cache folder) and its vector cache."""
+    """What backends are made from: the catalog's store (file, cache folder), its vector cache and its
+    engine service (:class:`catalog.engine.Engines`; None where no engine can be used)."""
 
     store: object
     cache: object
+    engines: object = None
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Query:
     ``vectors`` has one row for ``mean`` (the combined query) and one row per anchor for ``max``
     (a row's score is its best score over the rows). ``limit_hint`` is ``offset + limit`` (None:
     every match is needed), given only to backends whose capabilities use it; ``order`` the order.
+    ``where`` is the spec's filter document: a backend may use it to narrow its candidates (the service
+    applies the filter to its matches unless ``Capabilities.filters``).
     """
 
     vectors: np.ndarray
@@ -77,6 +81,7 @@ class Query:
     max_score: float
     limit_hint: int | None = None
     order: str = "desc"
+    where: dict | None = None
 
 
 @dataclass

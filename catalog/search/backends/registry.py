@@ -1,24 +1,31 @@
 """The registered search backends and the choice between them.
 
 ``BACKENDS`` maps a name to its class; a new backend is one module and one entry here. The automatic
-choice (``backend=None`` or ``"auto"``) scans exactly below :data:`APPROXIMATE_MIN_ROWS` vectors and,
-above it, uses the first inexact backend in :data:`AUTO_ORDER` that is ready for the embedding; an
-answer from it that may be incomplete is then re-run on the exact scan.
+choice (``backend=None`` or ``"auto"``) uses the first backend of :data:`ENGINE_ORDER` that is ready
+(a configured vector engine holding the embedding's current version), whatever the size; else it scans
+exactly below :data:`APPROXIMATE_MIN_ROWS` vectors and, above it, uses the first inexact backend in
+:data:`AUTO_ORDER` that is ready for the embedding; an answer from it that may be incomplete is then
+re-run on the exact scan. An engine that fails (unreachable, refusing) under the automatic choice is
+replaced by the local choice, with a warning in :attr:`Plan.warnings`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ...engine.client import EngineError
 from ...errors import CatalogError
 from .approximate import ApproximateBackend
 from .base import Backend, Context
 from .exact import ExactBackend
+from .qdrant import QdrantBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     ExactBackend.name: ExactBackend,
     ApproximateBackend.name: ApproximateBackend,
+    QdrantBackend.name: QdrantBackend,
 }
+ENGINE_ORDER: tuple[str, ...] = (QdrantBackend.name,)
 AUTO_ORDER: tuple[str, ...] = (ApproximateBackend.name,)
 APPROXIMATE_MIN_ROWS = 200_000  # automatic choice: exact below this many vectors
 
@@ -26,11 +33,13 @@ APPROXIMATE_MIN_ROWS = 200_000  # automatic choice: exact below this many vector
 @dataclass
 class Plan:
     """The backend that answers, the exact backend beside it, and whether the choice was automatic
-    (then an incomplete answer falls back to the exact scan)."""
+    (then an incomplete answer falls back to the exact scan); ``warnings`` say why an automatic choice
+    did not use the vector engine although it was ready."""
 
     backend: Backend
     exact: ExactBackend
     auto: bool
+    warnings: list[str] = field(default_factory=list)
 
 
 def names() -> tuple[str, ...]:
@@ -54,6 +63,20 @@ def plan(context: Context, emb, choice=None) -> Plan:
     if choice is not None:
         cls = BACKENDS[choice]
         return Plan(cls.open(context, emb, exact), exact, False)
+    warnings = []
+    for name in ENGINE_ORDER:
+        cls = BACKENDS[name]
+        if cls.ready(context, emb):
+            try:
+                return Plan(cls.open(context, emb, exact), exact, True)
+            except EngineError as exc:
+                warnings.append(f"{exc}; searched locally instead")
+    local = _local(context, emb, exact)
+    local.warnings = warnings
+    return local
+
+
+def _local(context: Context, emb, exact: ExactBackend) -> Plan:
     if exact.size >= APPROXIMATE_MIN_ROWS:
         for name in AUTO_ORDER:
             cls = BACKENDS[name]
