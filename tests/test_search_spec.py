@@ -143,7 +143,7 @@ def _messages(path: Path):
 def test_the_library_speaks_no_client_words():
     found = []
     for path in sorted((ROOT / "catalog").rglob("*.py")):
-        if "cli" in path.relative_to(ROOT / "catalog").parts:
+        if {"cli", "api"} & set(path.relative_to(ROOT / "catalog").parts):  # the clients word errors their own way
             continue
         for line, text in _messages(path):
             if _CLI_WORDS.search(text):

@@ -219,7 +219,7 @@ def test_export_command(cli, cat, keys, digits, tmp_path):
 
     before = sorted(p.name for p in tmp_path.iterdir())
     for args, message in (
-        (("--format", "npy"), "error: an npy export is written to a file; give a path for -o"),
+        (("--format", "npy"), "error: an npy export is written to a file; give a path for --output"),
         (("--slice", "nope", "-o", tmp_path / "x.ndjson"), "error: no slice named 'nope'"),
         (("-o", tmp_path / "no" / "x.ndjson"), "does not exist"),
     ):

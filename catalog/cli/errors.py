@@ -41,7 +41,7 @@ FLAGS = {
     "priority": "--priority",
     "thresholds": "--thresholds",
     "bins": "--bins",
-    "out": "-o",
+    "out": "--output",
     "no_auth": "--no-auth",
     "host": "--host",
     "port": "--port",
