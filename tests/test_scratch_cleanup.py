@@ -100,10 +100,14 @@ def test_sigterm_and_ctrl_c_remove_the_scratch_and_write_nothing(catalog_with_fi
     _wait_for_scratch(db, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err.decode()
     text = err.decode().strip()
-    assert text.startswith(word) and "nothing was written" in text and "Traceback" not in text
     assert scratch_of(db) == []
+    assert "Traceback" not in text
+    if proc.returncode == 0:  # the signal came too late to stop it (DuckDB may finish a running write):
+        assert counts(db) == (before[0], 60_000)  # then it is whole
+        return
+    assert proc.returncode == code, text
+    assert text.startswith(word) and "nothing was written" in text
     assert counts(db) == before
 
 

@@ -252,6 +252,8 @@ class Store:
                 self._prepare(con)
             try:
                 yield con
+            except duckdb.InterruptException:  # DuckDB's word for a Ctrl-C that stopped a query
+                raise KeyboardInterrupt from None
             except duckdb.Error as exc:
                 error = self._classify(exc)
                 if error is None:
