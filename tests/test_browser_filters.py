@@ -39,6 +39,14 @@ def picked(page, key: str) -> str:
     return page.locator(f".st-key-{key} button[aria-checked='true']", has_text=re.compile(r"\S")).first.inner_text()
 
 
+def settled(page, key: str, option: str) -> str:
+    """The checked option of ``key`` once it shows ``option`` (bounded wait: after a rerun the control is
+    redrawn, and reading it once may catch it empty); returns what is checked then."""
+    page.locator(f".st-key-{key} button[aria-checked='true']",
+                 has_text=re.compile(rf"^{re.escape(option)}$")).first.wait_for(timeout=WAIT_MS)
+    return picked(page, key)
+
+
 def apply(page, before: str) -> str:
     """Press Apply and wait for the heading to change from ``before`` (bounded); returns the new heading."""
     sidebar(page).get_by_role("button", name="Apply").click()
@@ -131,8 +139,8 @@ def test_clear_resets_the_pickers_and_the_box(server, page):
     sidebar(page).get_by_role("button", name="Clear").click()
     assert wait_heading(page, r"^44 rows$") == "44 rows"
     open_filters(page)
-    assert picked(page, "w_media") == "All"
-    assert picked(page, "w_labeled") == "Any"
+    assert settled(page, "w_media", "All") == "All"
+    assert settled(page, "w_labeled", "Any") == "Any"
     assert json_box(page).strip() == ""
     assert page.locator(".st-key-w_label input").input_value() == ""
     assert page.locator(".st-key-w_meta_value input").input_value() == ""
