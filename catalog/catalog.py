@@ -22,7 +22,7 @@ from .search import Searcher, SearchSpec, split_call
 from .shared import SharedSearches
 from .slices import Slices, save_call
 from .store import RowRefs, Store
-from .tokens import ApiToken, Tokens
+from .tokens import Tokens
 from .vectors import VectorCache, VectorExport, VectorExportReport, VectorImport
 
 
@@ -43,7 +43,7 @@ class Catalog:
         # -- models --
         self.models = Models(self.store, self.embeddings, self.importer)
         # -- search, and the vector engine it scales out on --
-        self.engines = Engines(self.store, self.cache, self.embeddings)
+        self.engines = Engines(self.store, self.cache, self.embeddings)  # cat.engines.set_engine / sync / status
         self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models, self.engines)
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
@@ -54,7 +54,7 @@ class Catalog:
         # -- batches and metadata --
         self.batches = Batches(self.store, self.refs, self.datarows, self.slices)
         self.metadata = Metadata(self.store, self.refs, self.slices)
-        self.tokens = Tokens(self.store)
+        self.tokens = Tokens(self.store)  # cat.tokens.create_token / list_tokens / revoke_token / check_token
         self.collections = Collections(self.store, self.datarows, self.deletion, self.models, self.importer,
                                        self.embeddings, self.searcher, self.metadata, self.labeling)
 
@@ -214,22 +214,6 @@ class Catalog:
         """The approximate index's description (nlist, calibrated nprobe, measured recall) or None."""
         return self.searcher.index_info(embedding)
 
-    # -- the vector engine (catalog.engine) -----------------------------------------------------------
-    def set_engine(self, url, shards=None, replicas=None, api_key_env=None) -> dict:
-        return self.engines.set_engine(url, shards=shards, replicas=replicas, api_key_env=api_key_env)
-
-    def engine(self) -> dict | None:
-        return self.engines.engine()
-
-    def unset_engine(self) -> bool:
-        return self.engines.unset_engine()
-
-    def sync_engine(self, embeddings=None, progress=None) -> list:
-        return self.engines.sync(embeddings, progress=progress)
-
-    def engine_status(self) -> list[dict]:
-        return self.engines.status()
-
     # -- slices --------------------------------------------------------------------------------------
     def save_slice(self, name, spec=None, *args, **kwargs):
         """Save a search under ``name``: ``save_slice(name, SearchSpec, description=None, replace=False)``
@@ -379,18 +363,3 @@ class Catalog:
     def unset_metadata(self, keys, *, slice=None, ids=None, where=None) -> int:
         """Remove each dotted key from every targeted row (missing keys are fine); returns the rows targeted."""
         return self.metadata.unset_metadata(keys, slice=slice, ids=ids, where=where)
-
-    # -- API tokens ----------------------------------------------------------------------------------
-    def create_token(self, name: str, read_only: bool = False) -> tuple[ApiToken, str]:
-        """A new API token: ``(ApiToken, token)``; only its hash is stored, so the token is shown once."""
-        return self.tokens.create_token(name, read_only)
-
-    def list_tokens(self) -> list[ApiToken]:
-        return self.tokens.list_tokens()
-
-    def revoke_token(self, name: str) -> None:
-        return self.tokens.revoke_token(name)
-
-    def check_token(self, token: str | None) -> ApiToken | None:
-        """The :class:`ApiToken` a presented token stands for, or None (unknown or revoked)."""
-        return self.tokens.check_token(token)

@@ -19,8 +19,8 @@ def build_api_catalog(folder: Path) -> tuple[Path, str, str]:
     db = build(folder)
     cat = Catalog(db)
     cat.compute_embeddings(IMAGE_EMBEDDING)
-    _, rw = cat.create_token("writer")
-    _, ro = cat.create_token("reader", read_only=True)
+    _, rw = cat.tokens.create_token("writer")
+    _, ro = cat.tokens.create_token("reader", read_only=True)
     return db, rw, ro
 
 

@@ -69,9 +69,9 @@ def test_missing_wrong_and_revoked_tokens_are_401_and_read_only_writes_403(shape
     r = client.post(url + "&save=true", json=row_body(), headers={"X-Auth-token": ro})
     assert r.status_code == 403 and "read-only" in r.json()["error"]["message"]
     assert cat.get_labels(["circle/red-1.png"]) == before  # nothing was written
-    _, temp = cat.create_token("temporary")
+    _, temp = cat.tokens.create_token("temporary")
     assert client.post(url, json=row_body(), headers={"X-Auth-token": temp}).status_code == 200
-    cat.revoke_token("temporary")
+    cat.tokens.revoke_token("temporary")
     assert client.post(url, json=row_body(), headers={"X-Auth-token": temp}).status_code == 401
 
 
@@ -162,14 +162,14 @@ def test_tokens_commands_store_only_a_hash(cli, db_path):
         rows = con.execute("SELECT * FROM api_tokens").fetchall()
     assert token not in repr(rows)
     assert rows[0][1] == hashlib.sha256(token.encode()).hexdigest()
-    assert Catalog(db_path).check_token(token).read_only is True
+    assert Catalog(db_path).tokens.check_token(token).read_only is True
     dup = cli("tokens", "create", "ci-bot")
     assert dup.returncode == 2 and "already exists" in dup.stderr and dup.stdout == ""
-    assert len(Catalog(db_path).list_tokens()) == 1
+    assert len(Catalog(db_path).tokens.list_tokens()) == 1
     bad = cli("tokens", "create", "bad name!")
     assert bad.returncode == 2 and "token name 'bad name!'" in bad.stderr
     assert cli("tokens", "revoke", "ci-bot").returncode == 0
-    assert Catalog(db_path).check_token(token) is None
+    assert Catalog(db_path).tokens.check_token(token) is None
     gone = cli("tokens", "revoke", "ci-bot")
     assert gone.returncode == 2 and "no token named 'ci-bot'" in gone.stderr and "advtool tokens list" in gone.stderr
 

@@ -33,7 +33,7 @@ def wait_for_job(job_id):
 def test_models_and_a_compute_job(tmp_path, cli):
     db = build(tmp_path / "fresh")  # no color-texture vectors yet
     cat = Catalog(db)
-    _, token = cat.create_token("w")
+    _, token = cat.tokens.create_token("w")
     c = client_for(db, token)
     r = cli("models", "--json", db=db)
     got = c.get("/v1/models").json()

@@ -27,9 +27,9 @@ def cat(request, tmp_path):
     keys = make_rows(c, tmp_path, N)
     emb = c.create_embedding("e", DIMS)
     emb.import_vectors(keys, clustered(N, DIMS, clusters=10, noise=0.5, seed=1))
-    c.set_engine(f"{request.param}:{tmp_path / 'engine'}")
+    c.engines.set_engine(f"{request.param}:{tmp_path / 'engine'}")
     yield c, keys
-    c.unset_engine()
+    c.engines.unset_engine()
 
 
 def _same(cat, spec, backend="qdrant"):
@@ -43,24 +43,24 @@ def _same(cat, spec, backend="qdrant"):
 
 
 def _status(cat):
-    (row,) = cat.engine_status()
+    (row,) = cat.engines.status()
     return row
 
 
 def test_sync_sends_only_what_changed(cat):
     c, keys = cat
     assert _status(c)["pending_send"] == N and _status(c)["state"] == "never"
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert (r.sent, r.deleted, r.count) == (N, 0, N)
     assert _status(c)["current"] and _status(c)["pending_send"] == 0
-    (r,) = c.sync_engine(["e"])
+    (r,) = c.engines.sync(["e"])
     assert (r.sent, r.deleted) == (0, 0)
     spec = SearchSpec("e", anchors=[keys[7]], min_score=0.6)
     _same(c, spec)
     c.get_embedding("e").import_vectors(keys[:5], np.random.default_rng(9).standard_normal((5, DIMS)))
     s = _status(c)
     assert s["pending_send"] == 5 and not s["current"] and "version 1" in s["reason"]
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert (r.sent, r.deleted, r.count, r.version) == (5, 0, N, 2)
     _same(c, spec)
     _same(c, SearchSpec("e", anchors=[keys[0], keys[900]], aggregate="max", min_score=0.6))
@@ -68,7 +68,7 @@ def test_sync_sends_only_what_changed(cat):
 
 def test_a_stale_copy_never_answers(cat):
     c, keys = cat
-    c.sync_engine()
+    c.engines.sync()
     c.get_embedding("e").import_vectors(keys[:1], np.ones((1, DIMS)))
     spec = SearchSpec("e", anchors=[keys[3]], min_score=0.5)
     with pytest.raises(CatalogError, match="holds version 1 of embedding e, the catalog has version 2") as err:
@@ -76,13 +76,13 @@ def test_a_stale_copy_never_answers(cat):
     assert err.value.hint == "sync the embedding to the engine first"
     auto = c.search(spec, Page(None))
     assert auto.backend == "exact" and not auto.warnings  # the automatic choice searches locally
-    c.sync_engine()
+    c.engines.sync()
     assert c.search(spec, Page(None)).backend == "qdrant"  # configured and synced: the automatic choice uses it
 
 
 def test_deletions_propagate(cat):
     c, keys = cat
-    c.sync_engine()
+    c.engines.sync()
     emb = c.get_embedding("e")
     gone = [r["id"] for r in c.get_datarows(keys[10:13])]
     with c.store.transaction() as con:  # rows leave the embedding (the catalog bumps the version with it)
@@ -90,7 +90,7 @@ def test_deletions_propagate(cat):
                     [emb.id, *gone])
         con.execute("UPDATE embeddings SET version = version + 1 WHERE id = ?", [emb.id])
     assert _status(c)["pending_delete"] == 3
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert (r.sent, r.deleted, r.count) == (0, 3, N - 3)
     res = _same(c, SearchSpec("e", anchors=[keys[11 + 100]], min_score=0.0))
     assert not {h.id for h in res.results} & set(gone)
@@ -104,7 +104,7 @@ def test_an_interrupted_sync_resumes(cat):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        c.sync_engine(progress=stop)
+        c.engines.sync(progress=stop)
     s = _status(c)
     assert s["state"] == "syncing" and s["pending_send"] == N - BATCH and "did not finish" in s["reason"]
     spec = SearchSpec("e", anchors=[keys[1]], min_score=0.6)
@@ -112,7 +112,7 @@ def test_an_interrupted_sync_resumes(cat):
         c.search(spec, backend="qdrant")
     assert c.search(spec).backend == "exact"
     seen = []
-    (r,) = c.sync_engine(progress=lambda n, d, t: seen.append((d, t)))
+    (r,) = c.engines.sync(progress=lambda n, d, t: seen.append((d, t)))
     assert r.sent == N - BATCH and r.count == N and seen[-1] == (N - BATCH, N - BATCH)
     _same(c, spec)
 
@@ -120,7 +120,7 @@ def test_an_interrupted_sync_resumes(cat):
 def test_metadata_and_label_changes_are_synced_and_filters_stay_exact(cat):
     c, keys = cat
     c.add_labels(keys[:400], ["cat"])
-    c.sync_engine()
+    c.engines.sync()
     where = [{"label": "cat"}, {"colour": {"$in": ["red", "blue"]}, "camera.iso": {"$gte": 300}},
              {"$or": [{"flagged": True}, {"camera.make": "Canon"}]}, {"flagged": {"$exists": False}},
              {"n": {"$not": {"$lt": 1000}}}, {"global_key": {"$prefix": "row-01"}}, {"labeled": False},
@@ -133,7 +133,7 @@ def test_metadata_and_label_changes_are_synced_and_filters_stay_exact(cat):
     assert not s["current"] and s["pending_send"] == 70 and s["reason"] == ""
     for w in ({"colour": "purple"}, {"label": "cat"}):  # a stale payload: no push-down, still exact
         _same(c, SearchSpec("e", anchors=[keys[5]], min_score=0.3, where=w))
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert r.sent == 70 and _status(c)["current"]
     _same(c, SearchSpec("e", anchors=[keys[5]], min_score=0.3, where={"colour": "purple"}))
 
@@ -143,7 +143,7 @@ def test_pushed_down_filters_keep_every_matching_row(cat):
     c, keys = cat
     c.add_labels(keys[::7], ["dog"])
     c.set_metadata({"score": 2.5}, ids=keys[:30])
-    c.sync_engine()
+    c.engines.sync()
     emb = c.get_embedding("e")
     cfg = c.engines.config()
     engine, name = connect(cfg), cfg.collection(emb)
@@ -166,7 +166,7 @@ def test_pushed_down_filters_keep_every_matching_row(cat):
 
 def test_a_failing_engine_is_one_line_and_auto_falls_back(cat, tmp_path):
     c, keys = cat
-    c.sync_engine()
+    c.engines.sync()
     cfg = c.engines.config()
     from catalog.engine.client import disconnect
     disconnect(cfg.url)
@@ -192,14 +192,14 @@ def test_configuration_errors_write_nothing(tmp_path, capsys):
         (("http://h:6333", 0), "`shards` must be a whole number from 1 to 1024, got 0"),
     ]:
         with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            c.set_engine(*args)
-        assert c.engine() is None
+            c.engines.set_engine(*args)
+        assert c.engines.engine() is None
     with pytest.raises(CatalogError, match="`api_key_env` must name an environment variable"):
-        c.set_engine("http://127.0.0.1:1", api_key_env="A-B")
+        c.engines.set_engine("http://127.0.0.1:1", api_key_env="A-B")
     assert main(["--db", str(tmp_path / "c.duckdb"), "engine", "set", "ftp://h"]) == 2
     assert capsys.readouterr().err.strip().startswith("error: engine URL 'ftp://h' is not supported")
     with pytest.raises(CatalogError, match="no vector engine is configured"):
-        c.sync_engine()
+        c.engines.sync()
     with pytest.raises(CatalogError, match="no vector engine is configured"):
         c.search(SearchSpec("clip-vit-b-32", anchors=[[1.0] * 512], min_score=0.5), backend="qdrant")
 
@@ -209,11 +209,11 @@ def test_an_unreachable_server_names_its_url(tmp_path, monkeypatch, capsys):
     keys = make_rows(c, tmp_path, 20)
     c.create_embedding("e", 8).import_vectors(keys, clustered(20, 8))
     monkeypatch.delenv("CATALOG_TEST_KEY", raising=False)
-    c.set_engine("http://127.0.0.1:9", api_key_env="CATALOG_TEST_KEY")
+    c.engines.set_engine("http://127.0.0.1:9", api_key_env="CATALOG_TEST_KEY")
     with pytest.raises(CatalogError, match="the API key variable CATALOG_TEST_KEY of the vector engine at "
                                            "http://127.0.0.1:9 is not set"):
-        c.sync_engine()
-    c.set_engine("http://127.0.0.1:9")
+        c.engines.sync()
+    c.engines.set_engine("http://127.0.0.1:9")
     db = str(tmp_path / "c.duckdb")
     assert main(["--db", db, "engine", "sync"]) == 2
     err = capsys.readouterr().err.strip()
@@ -250,15 +250,15 @@ def test_a_deleted_embedding_leaves_the_engine_at_the_next_sync(cat, tmp_path):
     c, keys = cat
     other = c.create_embedding("other", 8)
     other.import_vectors(keys[:40], clustered(40, 8, seed=4))
-    reports = c.sync_engine()
+    reports = c.engines.sync()
     assert sorted(r.embedding for r in reports) == ["e", "other"]
     cfg = c.engines.config()
     engine, name = connect(cfg), cfg.collection(other)
     assert engine.exists(name) and engine.count(name) == 40
     c.delete_embedding("other")
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert r.embedding == "e" and r.sent == 0
-    assert not engine.exists(name) and [s["embedding"] for s in c.engine_status()] == ["e"]
+    assert not engine.exists(name) and [s["embedding"] for s in c.engines.status()] == ["e"]
 
 
 def test_an_engine_folder_open_in_another_process_is_one_line(cat, tmp_path):
@@ -269,14 +269,14 @@ def test_an_engine_folder_open_in_another_process_is_one_line(cat, tmp_path):
     import textwrap
     from pathlib import Path
     c, keys = cat
-    c.sync_engine()
+    c.engines.sync()
     cfg = c.engines.config()
     code = textwrap.dedent(f"""
         import sys
         from catalog import Catalog, SearchSpec, Page
         cat = Catalog({str(c.path)!r})
         try:
-            cat.sync_engine()
+            cat.engines.sync()
         except Exception as exc:
             print(type(exc).__name__, exc)
         res = cat.search(SearchSpec("e", anchors=[{keys[0]!r}], min_score=0.5), Page(None))
@@ -298,7 +298,7 @@ def test_answers_larger_than_a_page_are_whole(cat, monkeypatch):
     c, keys = cat
     v = np.ones((60, DIMS), np.float32)
     c.get_embedding("e").import_vectors(keys[:60], v * np.arange(1, 61, dtype=np.float32)[:, None])  # one direction
-    c.sync_engine()
+    c.engines.sync()
     monkeypatch.setattr(qb, "PAGE", 7)
     res = _same(c, SearchSpec("e", anchors=[keys[0]], min_score=0.3, include_anchors=True))
     assert res.total > 200 and sum(h.score == res.results[0].score for h in res.results) >= 60
@@ -306,9 +306,9 @@ def test_answers_larger_than_a_page_are_whole(cat, monkeypatch):
 
 def test_setting_the_same_engine_again_keeps_its_collections(cat):
     c, keys = cat
-    c.sync_engine()
-    url = c.engine()["url"]
-    c.set_engine(url)  # the same URL: the next sync has nothing to send
+    c.engines.sync()
+    url = c.engines.engine()["url"]
+    c.engines.set_engine(url)  # the same URL: the next sync has nothing to send
     assert _status(c)["state"] == "never" and _status(c)["pending_send"] == 0
-    (r,) = c.sync_engine()
+    (r,) = c.engines.sync()
     assert (r.sent, r.count) == (0, N)

@@ -57,11 +57,11 @@ def backend(request, data, tmp_path_factory):
         yield name
         return
     cat = data[0]
-    cat.set_engine(f"{kind}:{tmp_path_factory.mktemp('engine-' + kind)}")
-    (report,) = cat.sync_engine(["contract"])
+    cat.engines.set_engine(f"{kind}:{tmp_path_factory.mktemp('engine-' + kind)}")
+    (report,) = cat.engines.sync(["contract"])
     assert report.count == N and report.sent == N
     yield name
-    cat.unset_engine()
+    cat.engines.unset_engine()
 
 
 def _reference(x, keys, anchors, negatives=(), aggregate="mean"):

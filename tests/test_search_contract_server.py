@@ -21,11 +21,11 @@ from test_search_contract import N, data  # noqa: E402,F401
 @pytest.fixture(scope="module")
 def backend(data):
     cat = data[0]
-    cat.set_engine(URL, api_key_env=os.environ.get("CATALOG_QDRANT_API_KEY_ENV"))
-    (report,) = cat.sync_engine(["contract"])
+    cat.engines.set_engine(URL, api_key_env=os.environ.get("CATALOG_QDRANT_API_KEY_ENV"))
+    (report,) = cat.engines.sync(["contract"])
     assert report.count == N
     yield "qdrant"
     from catalog.engine.client import connect
     cfg = cat.engines.config()
     connect(cfg).drop(cfg.collection(cat.get_embedding("contract")))
-    cat.unset_engine()
+    cat.engines.unset_engine()

@@ -146,9 +146,9 @@ def main(argv=None):
         cat.set_labels(h.id, [f"class{i % 4}"])
     pics = cat.get_datarows([h.id for h in pics])
     image_bytes = Path(pics[-1]["row_data"]).read_bytes()
-    for t in cat.list_tokens():
-        cat.revoke_token(t.name)
-    _, token = cat.create_token("bench")
+    for t in cat.tokens.list_tokens():
+        cat.tokens.revoke_token(t.name)
+    _, token = cat.tokens.create_token("bench")
     anchors = [f"r{i:07d}" for i in np.random.default_rng(3).choice(args.n, 64, replace=False)]
     if cat.search_index_info("bench") is None:
         cat.build_search_index("bench")

@@ -55,7 +55,7 @@ def main(argv=None):
     folder = Path(args.engine or str(db) + ".edge")
     disconnect(f"edge:{folder.absolute()}")
     shutil.rmtree(folder, ignore_errors=True)
-    cat.set_engine(f"edge:{folder}")
+    cat.engines.set_engine(f"edge:{folder}")
     ids, _ = cat.cache.load(emb)
     rng = np.random.default_rng(5)
     clustered = np.flatnonzero(~noise_rows(args.n, args.dims))
@@ -63,11 +63,11 @@ def main(argv=None):
 
     print(f"# engine benchmark, {args.n} x {args.dims}, Qdrant Edge, {args.queries} clustered anchors")
     t0 = time.perf_counter()
-    (report,) = cat.sync_engine(["bench"])
+    (report,) = cat.engines.sync(["bench"])
     sync_s = time.perf_counter() - t0
     print(f"sync: {report.sent} vectors in {sync_s:.1f} s = {report.sent / sync_s:,.0f} vectors/s (target >= 20,000)")
     t0 = time.perf_counter()
-    cat.sync_engine(["bench"])
+    cat.engines.sync(["bench"])
     print(f"resync without changes: {time.perf_counter() - t0:.1f} s")
     cfg = cat.engines.config()
     engine, name = connect(cfg), cfg.collection(emb)
@@ -125,7 +125,7 @@ def main(argv=None):
     print(f"top-100 exact scan:      p50 {pct(exact_t, 50):.2f} ms  p99 {pct(exact_t, 99):.2f} ms")
     raw = args.n * args.dims * 4 / 2**20
     print(f"peak memory: {peak_rss_mib():,.0f} MiB ({peak_rss_mib() / raw:.2f}x the raw float32 vectors, {raw:,.0f} MiB)")
-    cat.unset_engine()
+    cat.engines.unset_engine()
 
 
 if __name__ == "__main__":

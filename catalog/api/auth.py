@@ -35,7 +35,7 @@ async def authorize(request: Request, write: bool) -> None:
     if token is None:
         raise ApiError(401, "Unauthorized", "an API token is required: send X-Auth-token: T, Authorization: Bearer T "
                        "or Authorization: Token T", headers=challenge)
-    found = await run_in_threadpool(state.catalog.check_token, token)
+    found = await run_in_threadpool(state.catalog.tokens.check_token, token)
     if found is None:
         raise ApiError(401, "Unauthorized", "the API token is unknown or was revoked", headers=challenge)
     if write and found.read_only:

@@ -43,7 +43,7 @@ def check_start(catalog: Catalog, host: str, port: int, workers: int, auth: bool
             raise CatalogError(f"serving without tokens is only allowed on a loopback address, not {host}",
                                field="no_auth", hint="create a token, or serve on 127.0.0.1")
         return
-    if not catalog.list_tokens():
+    if not catalog.tokens.list_tokens():
         raise CatalogError("the catalog has no API token, so no request could be answered", field="no_auth",
                            hint="create a token first (tokens create NAME), or serve without tokens on 127.0.0.1")
     try:

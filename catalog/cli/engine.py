@@ -40,14 +40,14 @@ def register(sub, common):
 
 
 def cmd_set(args):
-    cfg = open_catalog(args).set_engine(args.url, shards=args.shards, replicas=args.replicas,
+    cfg = open_catalog(args).engines.set_engine(args.url, shards=args.shards, replicas=args.replicas,
                                         api_key_env=args.api_key_env)
     print(f"Engine set: {cfg['url']} ({cfg['kind']}); run `advtool engine sync` to copy the embeddings to it")
     return 0
 
 
 def cmd_show(args):
-    cfg = open_catalog(args).engine()
+    cfg = open_catalog(args).engines.engine()
     if args.json:
         print_json(cfg)
     elif cfg is None:
@@ -59,7 +59,7 @@ def cmd_show(args):
 
 
 def cmd_unset(args):
-    had = open_catalog(args).unset_engine()
+    had = open_catalog(args).engines.unset_engine()
     print("Engine unset; searches run locally" if had else "no engine was set")
     return 0
 
@@ -75,7 +75,7 @@ def cmd_sync(args):
         bar.update(done - bar.n)
 
     try:
-        reports = cat.sync_engine(args.embeddings or None, progress=progress)
+        reports = cat.engines.sync(args.embeddings or None, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
@@ -91,7 +91,7 @@ def cmd_sync(args):
 
 
 def cmd_status(args):
-    rows = open_catalog(args).engine_status()
+    rows = open_catalog(args).engines.status()
     if args.json:
         print_json(rows)
         return 0

@@ -48,7 +48,7 @@ def cmd_serve(args):
 
 
 def cmd_token_create(args):
-    tok, secret = open_catalog(args).create_token(args.name, read_only=args.read_only)
+    tok, secret = open_catalog(args).tokens.create_token(args.name, read_only=args.read_only)
     print(secret)
     kind = "read-only " if tok.read_only else ""
     import sys
@@ -57,7 +57,7 @@ def cmd_token_create(args):
 
 
 def cmd_token_list(args):
-    toks = open_catalog(args).list_tokens()
+    toks = open_catalog(args).tokens.list_tokens()
     if args.json:
         print_json([t.to_dict() for t in toks])
         return 0
@@ -69,7 +69,7 @@ def cmd_token_list(args):
 
 
 def cmd_token_revoke(args):
-    open_catalog(args).revoke_token(args.name)
+    open_catalog(args).tokens.revoke_token(args.name)
     print(f"Token {args.name!r} revoked")
     return 0
 
