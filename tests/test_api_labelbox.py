@@ -24,7 +24,7 @@ def shapes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(shapes, tmp_path_factory):
-    srv = ApiServer(shapes[1], tmp_path_factory.mktemp("labelbox-log") / "serve.log")
+    srv = ApiServer(shapes[1], tmp_path_factory.mktemp("labelbox-log") / "serve.log", "--share")  # the test reads the file beside it
     yield srv
     srv.stop()
 

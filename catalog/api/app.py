@@ -9,6 +9,8 @@ without that package ``/docs`` is a plain page that links the schema.
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -32,7 +34,15 @@ def _swagger_dir():
 def create_app(catalog, settings: ApiSettings | None = None) -> FastAPI:
     """The app serving ``catalog`` (a :class:`catalog.Catalog`) with ``settings``."""
     settings = settings or ApiSettings()
-    app = FastAPI(title="Embedding catalog", version="1", docs_url=None, redoc_url=None,
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        try:
+            yield
+        finally:
+            catalog.store.release()  # a no-op unless the server held the file open
+
+    app = FastAPI(title="Embedding catalog", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   openapi_url="/openapi.json", responses=errors.ERROR_RESPONSES,
                   description="Data rows, embeddings, L1 similarity search, slices and label-by-similarity. "
                               "Send a token as `X-Auth-token: T`, `Authorization: Bearer T` or `Authorization: Token T`.")

@@ -16,6 +16,7 @@ MAX_IMPORT_BYTES = 4 * 1024 * 1024 * 1024  # a whole-file NDJSON vector import, 
 class ApiSettings:
     db: str | None = None
     auth: bool = True
+    hold: bool = False  # keep the catalog file open for the life of the process (see server.serve)
     max_body_bytes: int = MAX_BODY_BYTES
     max_import_bytes: int = MAX_IMPORT_BYTES
     allow_url_hosts: tuple = ()

@@ -12,6 +12,9 @@ def register(sub, common):
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--share", action="store_true",
+                   help="open the catalog file for each request, so the command line and the dashboard can use it "
+                        "meanwhile (slower; implied by --workers above 1); by default the server holds it open")
     p.add_argument("--no-auth", action="store_true", help="answer requests without a token (loopback addresses only)")
     p.add_argument("--allow-url-host", action="append", default=[], metavar="HOST",
                    help="let image URLs point at this host even if it is private or loopback (repeatable)")
@@ -43,7 +46,7 @@ def register_datarows(ds, common):
 def cmd_serve(args):
     from ..api.server import serve
     serve(args.db, host=args.host, port=args.port, workers=args.workers, auth=not args.no_auth,
-          allow_url_hosts=args.allow_url_host)
+          allow_url_hosts=args.allow_url_host, share=args.share)
     return 0
 
 
