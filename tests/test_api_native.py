@@ -124,3 +124,48 @@ def test_labels_set_and_remove_and_read_only_tokens(client, shapes):
     assert client.post("/v1/labels/_remove", json={"id": "sports-1", "labels": ["x"]}).json()["removed"] == 1
     r = client.post("/v1/labels/_remove", json={"id": "sports-1", "labels": ["zzz"]})
     assert r.status_code in (400, 404) and "zzz" in r.json()["error"]["message"]
+
+
+def test_an_uploaded_image_becomes_a_row_and_a_corrupt_one_writes_nothing(client, shapes):
+    from api_support import image_path
+    folder = shapes[0].parent
+    data = image_path(folder, "circle/red-1.png").read_bytes()
+    before = Catalog(shapes[0]).count_datarows()
+    r = client.post("/v1/datarows/_image?global_key=upload/red.png&metadata=" + json.dumps({"source": "phone"}),
+                    content=data, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201 and r.json()["created"] == 1, r.text
+    row = client.get("/v1/datarows/upload/red.png").json()
+    assert row["media_type"] == "image" and row["metadata"]["source"] == "phone"
+    from pathlib import Path
+    assert Path(row["row_data"]).read_bytes() == data  # a copy kept with the catalog
+    r = client.post("/v1/datarows/_image?global_key=upload/bad.png", content=b"not an image at all",
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 400 and r.json()["created"] == 0, r.text
+    assert "image" in r.json()["skipped"][0]["reason"], r.text
+    r = client.post("/v1/datarows/_image?global_key=upload/x.png&metadata=[1]", content=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "metadata"
+    r = client.post("/v1/datarows/_image?global_key=upload/y.png", json={"imageName": "circle/red-1.png"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "imageName"
+    assert Catalog(shapes[0]).count_datarows() == before + 1  # only the good upload was written
+
+
+def test_label_by_similarity_of_an_image_by_bytes_base64_or_row_name(client, shapes):
+    import base64
+    from api_support import IMAGE_EMBEDDING, image_path
+    data = image_path(shapes[0].parent, "circle/red-1.png").read_bytes()
+    url = f"/v1/label-by-similarity/_image?embedding={IMAGE_EMBEDDING}&threshold=0.1"
+    by_bytes = client.post(url, content=data, headers={"Content-Type": "application/octet-stream"})
+    by_b64 = client.post(url, json={"base64": base64.b64encode(data).decode()})
+    by_name = client.post(url, json={"imageName": "circle/red-1.png"})
+    for r in (by_bytes, by_b64, by_name):
+        assert r.status_code == 200, r.text
+    assert by_bytes.json() == by_b64.json()
+    assert by_bytes.json()["labels"] and by_name.json()["labels"]
+    # the row itself scores 1 against its own bytes, so the best label is the same either way
+    assert by_bytes.json()["labels"][0]["label"] == by_name.json()["labels"][0]["label"]
+    r = client.post(url, json={"url": "ftp://example.com/x.png"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "UrlRefused", r.text
+    r = client.post("/v1/label-by-similarity/_image?embedding=nope", content=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]

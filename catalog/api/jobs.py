@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import CatalogError
 from .auth import read_access, write_access
 from .errors import ApiError
+from .images import image_query
 from .native import body_object, cli_json
 
 MAX_JOBS = 100
@@ -109,15 +110,19 @@ def build_router() -> APIRouter:
         return {"labels": report.labels, "rows": report.rows}
 
     @r.post("/label-by-similarity/_image", dependencies=read, tags=["labels"],
-            summary="Label suggestions for an uploaded image (the body: its bytes); nothing is written")
+            summary="Label suggestions for an uploaded image (the body: its bytes, or {\"url\"}, {\"base64\"} or "
+                    "{\"imageName\"} of a row); nothing is written")
     async def label_image(request: Request, embedding: str = Query(...), results: int = Query(10, ge=1, le=10_000),
                           threshold: float = Query(0.30, ge=0, le=1), top_only: bool = Query(False)):
-        data = await request.body()
-        if not data:
-            raise ApiError(400, "BadImage", "the request body is empty; send the image bytes", field="body")
+        query = await image_query(request)
         cat = request.app.state.catalog
-        vector = await run_in_threadpool(cat.encode_query, embedding, None, data)
-        row = await run_in_threadpool(cat.label_vector, embedding, vector, results, threshold, top_only)
+        if query.row is not None:
+            found = await run_in_threadpool(cat.label_by_similarity, embedding, [query.row], results=results,
+                                            threshold=threshold, top_only=top_only)
+            row = found.results[0]
+        else:
+            vector = await run_in_threadpool(cat.encode_query, embedding, None, query.data)
+            row = await run_in_threadpool(cat.label_vector, embedding, vector, results, threshold, top_only)
         out = row.to_dict()
         del out["id"], out["global_key"]
         return cli_json(out)

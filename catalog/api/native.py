@@ -1,13 +1,15 @@
 """The native ``/v1`` routes: the library's operations, answering the JSON of the CLI's ``--json``.
 
 Embeddings (list, create, get, count, delete, whole-file NDJSON import), data rows (insert records,
-get, list with a filter and paging, delete), search (a ``SearchSpec`` JSON body plus ``limit`` and
-``offset``), slices (list, get, rows, save, delete), labels (list, set, remove) and label-by-similarity.
+get, list with a filter and paging, delete; one image uploaded as a row), search (a ``SearchSpec`` JSON body plus ``limit`` and
+``offset``), slices (list, get, rows, save, delete), labels (list, set, remove) and label-by-similarity of rows
+(of an uploaded image: :mod:`.jobs`).
 Bodies are JSON objects; their keys are the library's names (so error ``field``\\ s match them).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -20,7 +22,7 @@ from ..errors import CatalogError
 from ..search import Page, SearchSpec
 from .auth import authorize, read_access, write_access
 from .errors import ApiError
-from .images import read_json
+from .images import image_query, read_json
 
 PAGE_KEYS = ("limit", "offset", "backend")
 
@@ -123,26 +125,27 @@ def build_router() -> APIRouter:
         return cli_json(result.to_dict())
 
     @r.post("/datarows", dependencies=write, tags=["datarows"], status_code=201,
-            summary="Insert records: {\"records\": [{\"global_key\", \"text\" | \"row_data\" | \"base64\", \"metadata\"}]}")
+            summary="Insert records: {\"records\": [{\"global_key\", \"text\" | \"row_data\", \"metadata\"} or "
+                    "{\"_id\", \"_base64\", field: value...}]}")
     async def insert_datarows(request: Request):
         data = await body_object(request)
         records = data.get("records")
         if not isinstance(records, list) or not records:
             raise ApiError(400, "BadParameter", "`records` must be a non-empty list of record objects", field="records")
-        cat = request.app.state.catalog
+        return await _insert_records(request.app.state.catalog, records)
 
-        def run():
-            with tempfile.TemporaryDirectory(prefix="catalog-records-") as tmp:
-                path = os.path.join(tmp, "records.ndjson")
-                with open(path, "w", encoding="utf-8") as fh:
-                    for rec in records:
-                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                return cat.import_datarows([path], copy_files=True)
-        report = await _call(run)
-        out = {"created": report.created, "updated": report.updated,
-               "skipped": [{"source": s, "reason": why} for s, why in report.skipped],
-               "warnings": [{"source": s, "message": m} for s, m in report.warnings]}
-        return cli_json(out, status=201 if report.imported else 400)
+    @r.post("/datarows/_image", dependencies=write, tags=["datarows"], status_code=201,
+            summary="Insert one image as a data row: the body is the image's bytes, or {\"url\"} or {\"base64\"}")
+    async def insert_image(request: Request,
+                           global_key: str = Query(..., min_length=1, max_length=1024, description="the new row's key"),
+                           metadata: str | None = Query(None, description="the row's metadata, a JSON object")):
+        meta = _json_object(metadata, "metadata")
+        query = await image_query(request)
+        if query.row is not None:
+            raise ApiError(400, "BadImage", "`imageName` names a row that exists; send the image itself", field="imageName")
+        fields = {k: v for k, v in meta.items() if not str(k).startswith("_")}  # Ximilar's shape: fields are metadata
+        record = {**fields, "_id": global_key, "_base64": base64.b64encode(query.data).decode("ascii")}
+        return await _insert_records(request.app.state.catalog, [record])
 
     @r.post("/datarows/_delete", dependencies=write, tags=["datarows"],
             summary="Delete rows {\"ids\": [...]} with their vectors, labels and batch entries; all or nothing")
@@ -249,6 +252,34 @@ def build_router() -> APIRouter:
         return cli_json(out)
 
     return r
+
+
+async def _insert_records(cat, records: list) -> JSONResponse:
+    """Import record objects through a temporary record file (one transaction; images copied in)."""
+    def run():
+        with tempfile.TemporaryDirectory(prefix="catalog-records-") as tmp:
+            path = os.path.join(tmp, "records.ndjson")
+            with open(path, "w", encoding="utf-8") as fh:
+                for rec in records:
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            return cat.import_datarows([path], copy_files=True)
+    report = await _call(run)
+    out = {"created": report.created, "updated": report.updated,
+           "skipped": [{"source": s, "reason": why} for s, why in report.skipped],
+           "warnings": [{"source": s, "message": m} for s, m in report.warnings]}
+    return cli_json(out, status=201 if report.imported else 400)
+
+
+def _json_object(text: str | None, field: str) -> dict:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, "BadParameter", f"`{field}` is not valid JSON ({exc})", field=field) from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "BadParameter", f"`{field}` must be a JSON object", field=field)
+    return value
 
 
 def _ref(data: dict) -> str:
