@@ -32,6 +32,8 @@ def main() -> None:
                               url_path="embeddings"),
         "batches": st.Page("pages/batches.py", title="Batches", icon=":material/inventory_2:", url_path="batches"),
         "upload": st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+        "duplicates": st.Page("pages/duplicates.py", title="Duplicates", icon=":material/content_copy:",
+                              url_path="duplicates"),
     }
     session.set_pages(pages)
     page = st.navigation(list(pages.values()), position="top")

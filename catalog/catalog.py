@@ -18,6 +18,7 @@ from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecis
 from .labels import LabelImportReport, Labels
 from .metadata import Metadata
 from .models import ComputeReport, Models
+from .quality import DEFAULT_MIN_SCORE, Comparer, DuplicateReport, Duplicates
 from .search import Searcher, SearchSpec, split_call
 from .shared import SharedSearches
 from .slices import Slices, save_call
@@ -54,6 +55,9 @@ class Catalog:
         # -- batches and metadata --
         self.batches = Batches(self.store, self.refs, self.datarows, self.slices)
         self.metadata = Metadata(self.store, self.refs, self.slices)
+        # -- duplicates, leaks and scores between two rows --
+        self.quality = Duplicates(self.store, self.embeddings, self.searcher, self.slices)  # .save(report, name)
+        self.comparer = Comparer(self.datarows, self.embeddings, self.searcher, self.models)
         self.tokens = Tokens(self.store)  # cat.tokens.create_token / list_tokens / revoke_token / check_token
         self.collections = Collections(self.store, self.datarows, self.deletion, self.models, self.importer,
                                        self.embeddings, self.searcher, self.metadata, self.labeling)
@@ -213,6 +217,20 @@ class Catalog:
     def search_index_info(self, embedding) -> dict | None:
         """The approximate index's description (nlist, calibrated nprobe, measured recall) or None."""
         return self.searcher.index_info(embedding)
+
+    # -- duplicates and scores ------------------------------------------------------------------------
+    def duplicates(self, embedding=None, min_score: float = DEFAULT_MIN_SCORE, where=None, split_field=None,
+                   keep: str = "first", exact_only: bool = False, approximate=None, progress=None) -> DuplicateReport:
+        """Groups of near duplicates (every pair scoring ≥ ``min_score`` linked; exact all-pairs search, or
+        the IVF lists with measured pair recall when ``approximate`` or large) or, with ``exact_only``, of
+        identical content (hashes); ``split_field`` lists leaks. See :mod:`catalog.quality.duplicates`."""
+        return self.quality.duplicates(embedding, min_score, where, split_field, keep, exact_only, approximate,
+                                       progress)
+
+    def score(self, a, b, embedding=None) -> float:
+        """The score between ``a`` and ``b`` (row ids/global_keys, ``{"text": ...}`` or ``{"image": ...}``):
+        the number a search from ``a`` shows for ``b``. See :mod:`catalog.quality.compare`."""
+        return self.comparer.compare(a, b, embedding).score
 
     # -- slices --------------------------------------------------------------------------------------
     def save_slice(self, name, spec=None, *args, **kwargs):

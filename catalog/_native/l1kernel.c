@@ -50,6 +50,7 @@ typedef struct {
     double emax1, s1;
     Py_ssize_t dp1;
     double widen;                /* (1 + g) / (1 - g): float32 rounding of the exact distance */
+    double cap;                  /* range search: no row farther than this (widened) is kept; else inf */
     Py_ssize_t nq, nb, d, dp, k, kk;
     /* outputs */
     float *out_d;
@@ -235,12 +236,14 @@ static void heap_push(double *h, Py_ssize_t *n, double v) {
 }
 
 static void update_gate(const Job *job, QState *st, double eqi, double eqi1) {
-    if (st->hn < job->kk) {
+    double t = st->hn < job->kk ? INFINITY : st->heap[0] * job->widen;
+    if (job->cap < t) t = job->cap;
+    if (t == INFINITY) {
         st->thresh = INFINITY;
         st->gate = st->gate1 = INT32_MAX;
         return;
     }
-    st->thresh = st->heap[0] * job->widen;
+    st->thresh = t;
     double g = (st->thresh + eqi + job->emax) / job->s;
     st->gate = g >= (double)INT32_MAX ? INT32_MAX : (int32_t)g + 1;
     g = (st->thresh + eqi1 + job->emax1) / job->s1;
@@ -654,18 +657,25 @@ static void *aligned(size_t n) {
 }
 
 PyDoc_STRVAR(knn_doc,
-             "knn_l1(queries, pool, nq, nb, d, k, out_d, out_i, threads, avx2) -> (step, candidates, full)\n\n"
+             "knn_l1(queries, pool, nq, nb, d, k, out_d, out_i, threads, avx2[, max_dist]) -> (step, candidates, full)\n\n"
              "Exact k nearest pool rows under L1 for each query (float32, C order, given as buffers).\n"
              "Writes distances (float32) and pool indices (int64) nearest first, ties by smaller index;\n"
              "inf / -1 where the pool has fewer than k rows. Returns the quantisation step, the number of\n"
              "rows re-scored exactly and the number of pairs that needed the full 8-bit SAD, or None when\n"
-             "the input holds NaN or infinity.");
+             "the input holds NaN or infinity. With max_dist (a range search) rows whose lower bound lies\n"
+             "above it are never candidates; hits farther than max_dist may remain and are the caller's to drop.");
 
 static PyObject *py_knn(PyObject *self, PyObject *args) {
     PyObject *oq, *op, *od, *oi;
     Py_ssize_t nq, nb, d, k;
     int threads, want_avx2;
-    if (!PyArg_ParseTuple(args, "OOnnnnOOip", &oq, &op, &nq, &nb, &d, &k, &od, &oi, &threads, &want_avx2)) return NULL;
+    double max_dist = INFINITY;
+    if (!PyArg_ParseTuple(args, "OOnnnnOOip|d", &oq, &op, &nq, &nb, &d, &k, &od, &oi, &threads, &want_avx2,
+                          &max_dist)) return NULL;
+    if (isnan(max_dist) || max_dist < 0) {
+        PyErr_SetString(PyExc_ValueError, "knn_l1: max_dist must be a non-negative number");
+        return NULL;
+    }
     if (nq < 0 || nb < 0 || d <= 0 || k < 0 || nb > INT32_MAX - 8 || d > (1 << 22)) {
         PyErr_SetString(PyExc_ValueError, "knn_l1: sizes out of range");
         return NULL;
@@ -734,6 +744,7 @@ static PyObject *py_knn(PyObject *self, PyObject *args) {
             double g = (double)(d + 2) * ldexp(1.0, -24);
             g = g / (1.0 - g);
             job.widen = (1.0 + g) / (1.0 - g) * (1.0 + 1e-12);
+            job.cap = max_dist * job.widen; /* inf stays inf */
             pthread_t th[64];
             int started[64];
             for (int t = 1; t < threads; t++) started[t] = pthread_create(&th[t], NULL, worker, &job) == 0;

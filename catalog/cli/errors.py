@@ -49,6 +49,9 @@ FLAGS = {
     "shards": "--shards",
     "replicas": "--replicas",
     "api_key_env": "--api-key-env",
+    "split_field": "--split-field",
+    "keep": "--keep",
+    "tag": "--tag",
 }
 
 # neutral hint (as the library words it) -> the command-line wording

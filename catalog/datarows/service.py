@@ -14,6 +14,7 @@ import pyarrow as pa
 from ..errors import CatalogError, NotFound, ValidationError
 from ..export import check_format, write_records
 from ..store import registered, resolution_sql, scalar, shown
+from ..store.hashes import hash_imported
 from .ingest import Ingest, cut, read_metadata_file
 from .writing import write_aliases
 
@@ -143,6 +144,7 @@ class DataRows:
                 })
                 with registered(con, tbl) as t:
                     con.execute(_UPSERT.format(t=t))
+                hash_imported(con, list(records))  # content hashes for exact duplicates
             for key, meta in extra.items():
                 if key not in records and key in existing:
                     con.execute(

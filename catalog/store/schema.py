@@ -10,6 +10,7 @@ import contextlib
 import duckdb
 
 from ..errors import CatalogError
+from .hashes import migrate_hashes
 
 
 def _scalar(con, sql: str):
@@ -154,7 +155,18 @@ _V8 = [  # the vector engine (Qdrant) the catalog scales out on, and what each e
         synced_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [
+_V9 = [  # content hashes of data rows (image bytes, normalised text) for exact duplicates; existing rows are
+    # hashed now, bounded (catalog/store/hashes.py: texts, and at most MIGRATION_IMAGE_LIMIT image files;
+    # a missing file is recorded as such, never an error)
+    """CREATE TABLE content_hashes (
+        row_id UUID PRIMARY KEY,
+        hash VARCHAR,
+        status VARCHAR NOT NULL,
+        hashed_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    migrate_hashes,
+]
+
+MIGRATIONS: list = [  # (version, [SQL text, or a function of the connection])
     (1, _V1),
     (2, _V2),
     (3, _V3),
@@ -163,6 +175,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (6, _V6),
     (7, _V7),
     (8, _V8),
+    (9, _V9),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -170,11 +183,11 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 # The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
 CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
                   "shared_searches", "datarow_aliases", "api_tokens",
-                  "engine_config", "engine_sync")
+                  "engine_config", "engine_sync", "content_hashes")
 
 # Every table with a ``row_id`` column that names a data row: deleting a row deletes its entries in
 # each of them (one transaction). A new table that refers to data rows is one more line here.
-ROW_TABLES = ("vectors", "labels", "batch_rows", "datarow_aliases")
+ROW_TABLES = ("vectors", "labels", "batch_rows", "datarow_aliases", "content_hashes")
 
 DAMAGED_HINT = "restore it from a backup, or choose another catalog file"
 
@@ -239,7 +252,7 @@ def migrate(con, upto: int | None = None, what: str = "the catalog file") -> int
         for version, statements in MIGRATIONS:
             if current < version <= upto:
                 for sql in statements:
-                    con.execute(sql)
+                    sql(con) if callable(sql) else con.execute(sql)
                 if version == 1:
                     for eid, name, dims, model, media in OFF_THE_SHELF:
                         con.execute(

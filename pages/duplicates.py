@@ -1,0 +1,7 @@
+"""The duplicates page (dashboard/duplicates_page.py), run by app.py; opened on its own, it runs the app."""
+
+import app
+from dashboard.common import run_page
+from dashboard.duplicates_page import page
+
+app.enter(lambda: run_page(page))
