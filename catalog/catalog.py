@@ -18,7 +18,7 @@ from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecis
 from .labels import LabelImportReport, Labels
 from .metadata import Metadata
 from .models import ComputeReport, Models
-from .quality import DEFAULT_MIN_SCORE, Comparer, DuplicateReport, Duplicates
+from .quality import DEFAULT_MIN_SCORE, Comparer, DuplicateReport, Duplicates, Uniqueness
 from .search import Searcher, SearchSpec, split_call
 from .shared import SharedSearches
 from .slices import Slices, save_call
@@ -45,7 +45,9 @@ class Catalog:
         self.models = Models(self.store, self.embeddings, self.importer)
         # -- search, and the vector engine it scales out on --
         self.engines = Engines(self.store, self.cache, self.embeddings)  # cat.engines.set_engine / sync / status
-        self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models, self.engines)
+        self.uniqueness = Uniqueness(self.store, self.cache, self.embeddings)  # cat.uniqueness.compute / outliers
+        self.searcher = Searcher(self.store, self.cache, self.embeddings, self.datarows, self.models, self.engines,
+                                 self.uniqueness)
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
         self.shared = SharedSearches(self.store)
@@ -188,9 +190,11 @@ class Catalog:
         """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the
         keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=None, max_score=None,
         aggregate="mean", where=None, limit=50, offset=0, order=None, include_anchors=False, text=None,
-        image=None, backend=None, sort="score")``. ``sort`` orders the rows in the range by ``"score"``,
-        ``"global_key"`` or ``"created"`` (``order``: desc/asc; None: best score first, keys A–Z, newest
-        first); ties by row id; it never changes which rows match. With ``aggregate="max"`` each hit's
+        image=None, backend=None, sort="score", group_by=None)``. ``sort`` orders the rows in the range by
+        ``"score"``, ``"global_key"``, ``"created"`` or ``"uniqueness"`` (``order``: desc/asc; None: best score
+        first, keys A–Z, newest first, most unique first); ties by row id; it never changes which rows match.
+        ``group_by`` (a metadata field) returns each group's best row with ``group``/``group_size``; the
+        total and the page then count groups. With ``aggregate="max"`` each hit's
         ``anchor`` names the anchor that gave its score. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
         add an anchor encoded by the embedding's model; ``limit=None`` returns every match.
 

@@ -225,6 +225,8 @@ class Embeddings:
             )
         with self.store.transaction() as con:
             con.execute("DELETE FROM vectors WHERE embedding_id = ?", [emb.id])
+            con.execute("DELETE FROM uniqueness WHERE embedding_id = ?", [emb.id])
+            con.execute("DELETE FROM uniqueness_runs WHERE embedding_id = ?", [emb.id])
             con.execute("DELETE FROM embeddings WHERE id = ?", [emb.id])
         self.vectors_changed(emb.id)
         return emb.id

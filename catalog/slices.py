@@ -244,7 +244,7 @@ class Slices:
 
 
 _SAVE_ARGS = ("embedding", "anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "order",
-              "description", "replace", "text", "include_anchors", "sort")
+              "description", "replace", "text", "include_anchors", "sort", "group_by")
 
 
 def _listing_order(sort, order) -> str:

@@ -22,7 +22,8 @@ from catalog import CatalogError
 
 SORTS = {"score:desc": "Best score first", "score:asc": "Lowest score first",
          "global_key:asc": "Global key A–Z", "global_key:desc": "Global key Z–A",
-         "created:desc": "Newest", "created:asc": "Oldest"}
+         "created:desc": "Newest", "created:asc": "Oldest",
+         "uniqueness:desc": "Most unique first", "uniqueness:asc": "Least unique first"}
 LISTING = "global_key:asc"  # what an unsorted listing shows (the library's plain listing order)
 
 
@@ -41,7 +42,7 @@ def _sort_choice(s) -> tuple[list[str], str]:
     """The sort options for the results (no score options without a similarity query) and the chosen one."""
     if s.is_similarity:
         return list(SORTS), f"{s.sort}:{s.order}"
-    options = [k for k in SORTS if not k.startswith("score:")]
+    options = [k for k in SORTS if not k.startswith(("score:", "uniqueness:"))]
     return options, LISTING if s.sort == "score" else f"{s.sort}:{s.order}"
 
 
@@ -50,7 +51,8 @@ def _span(s, page) -> str:
     if not page.rows:
         return f"0 of {page.total:,}"
     first = (s.page - 1) * PER_PAGE + 1
-    return f"rows {first:,}–{first + len(page.rows) - 1:,} of {page.total:,}"
+    unit = "groups" if s.grouping else "rows"
+    return f"{unit} {first:,}–{first + len(page.rows) - 1:,} of {page.total:,}"
 
 
 def _refresh() -> None:
@@ -104,6 +106,8 @@ def _heading(s, page) -> str:
     if page.mode == "similar":
         used = page.score_range
         rng = f"{used.min_score:.2f}–{used.max_score:.2f}"
+        if s.grouping:
+            return f"{page.total:,} groups by {s.grouping} with a score in {rng}"
         return f"{page.total:,} similar rows with a score in {rng}"
     if page.mode == "filter":
         return f"{page.total:,} rows match the filter"

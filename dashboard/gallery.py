@@ -156,6 +156,9 @@ def card_html(row: dict, thumb, labels: list[str]) -> str:
     key = html.escape(row["global_key"][-40:])
     meta = (f'<div class="cat-meta">{score_badge(row.get("score"))}'
             f'<code title="{html.escape(row["global_key"], quote=True)}">{key}</code></div>')
+    if row.get("group_size"):
+        meta += (f'<div class="cat-group" title="Rows in this group (the best-scoring one is shown)">'
+                 f'{int(row["group_size"]):,} in group</div>')
     if row.get("matched"):
         meta += (f'<div class="cat-matched" title="The anchor this row scores best against">matches '
                  f'<code>{html.escape(row["matched"][-40:])}</code></div>')

@@ -29,6 +29,7 @@ def _push(s: SearchState) -> None:
         "w_emb": s.embedding,
         "w_agg": s.aggregate,
         "w_text": s.text or "",
+        "w_group": s.group_by or "",
         **pickers,
         "w_where_json": json.dumps(rest, indent=1, ensure_ascii=False) if rest else "",
     }
@@ -43,6 +44,10 @@ def _on_embedding() -> None:
 
 def _on_aggregate() -> None:
     session.update(aggregate=session.widget("w_agg") or "mean")
+
+
+def _on_group() -> None:
+    session.update(group_by=(session.widget("w_group") or "").strip() or None)
 
 
 def _on_text() -> None:
@@ -202,6 +207,12 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
     sb.segmented_control("Anchors combine by", list(AGGREGATES), key="w_agg", on_change=_on_aggregate, required=True,
                          format_func=AGGREGATES.get, disabled=len(s.anchors) < 2,
                          help="Mean: similar to the average of the anchors. Similar to any: best score against any single anchor.")
+    grouped = s.group_by or ""
+    sb.selectbox("Group results by", [""] + meta_keys + ([grouped] if grouped and grouped not in meta_keys else []),
+                 key="w_group", on_change=_on_group, accept_new_options=True, disabled=not s.is_similarity,
+                 format_func=lambda k: k or "No grouping",
+                 help="One card per value of a metadata field (e.g. a product id): the group's best-scoring row and "
+                      "how many rows the group has; rows without the field are groups of one. Similarity searches only.")
 
     with sb.expander("Query by text or image", expanded=bool(s.text or s.image)):
         st.text_input("Text prompt", key="w_text", on_change=_on_text, max_chars=1000,

@@ -74,6 +74,8 @@ def _rows_for(cat, hits, anchor_keys: dict | None = None) -> list[dict]:
     for h in hits:
         row = dict(by_id[h.id])
         row["score"] = h.score
+        if h.group_size is not None:
+            row["group_size"] = h.group_size
         if anchor_keys:
             row["matched"] = anchor_keys.get(h.anchor) if isinstance(h.anchor, str) else None
         out.append(row)

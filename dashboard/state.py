@@ -31,7 +31,8 @@ class SearchState:
     image: bytes | None = field(default=None, repr=False)  # uploaded query image (not in the URL)
     image_name: str | None = None
     order: str = "desc"                   # direction of ``sort``
-    sort: str = "score"                   # "score", "global_key" or "created" (SearchSpec.sort)
+    sort: str = "score"                   # "score", "global_key", "created" or "uniqueness" (SearchSpec.sort)
+    group_by: str | None = None           # a metadata field: one card per group (SearchSpec.group_by)
     page: int = 1
     slice: str | None = None              # the slice this state was opened from
 
@@ -64,14 +65,19 @@ class SearchState:
             return None if x is None else round(x, 4)
         return (self.embedding, tuple(self.anchors), tuple(self.negatives), r(self.min_score),
                 r(self.max_score), self.aggregate, json.dumps(self.where, sort_keys=True),
-                self.text, hash(self.image) if self.image else None, self.order, self.sort)
+                self.text, hash(self.image) if self.image else None, self.order, self.sort, self.group_by)
 
     def spec(self) -> SearchSpec:
         """The library's description of this search (``Catalog.search`` / ``search_row_ids``)."""
         return SearchSpec(embedding=self.embedding, anchors=self.anchors, negatives=self.negatives,
                           text=self.text or None, image=self.image or None, min_score=self.min_score,
                           max_score=self.max_score, aggregate=self.aggregate, where=self.where, order=self.order,
-                          sort=self.sort)
+                          sort=self.sort, group_by=self.grouping)
+
+    @property
+    def grouping(self) -> str | None:
+        """The field results are grouped by: only a similarity search groups (a listing has no scores)."""
+        return self.group_by if self.is_similarity else None
 
     def listing(self) -> tuple[str, str]:
         """``(sort, order)`` for the library's listing of rows when nothing is compared."""
@@ -81,7 +87,8 @@ class SearchState:
         """What a slice of this state stores (a text or image prompt is not stored)."""
         return SearchSpec(embedding=self.embedding if self.is_similarity else None, anchors=self.anchors,
                           negatives=self.negatives, min_score=self.min_score, max_score=self.max_score,
-                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort)
+                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort,
+                          group_by=self.grouping)
 
     # -- URL ----------------------------------------------------------------------------------------
     def to_params(self) -> dict[str, str | list[str]]:
@@ -105,6 +112,8 @@ class SearchState:
             p["order"] = self.order
         if self.sort != "score":
             p["sort"] = self.sort
+        if self.group_by:
+            p["group"] = self.group_by
         if self.page > 1:
             p["page"] = str(self.page)
         return p
@@ -142,6 +151,11 @@ class SearchState:
             s.sort = get("sort")
         elif get("sort"):
             problems.append(f"the sort in the address must be one of {', '.join(SORTS)}; sorting by score")
+        if get("group"):
+            try:  # the library's check of a field name
+                s.group_by = SearchSpec(embedding="x", anchors=["x"], min_score=0, group_by=get("group")).group_by
+            except CatalogError as exc:
+                problems.append(f"the grouping in the address was ignored: {exc.message}")
         try:
             s.page = max(1, int(get("page") or 1))
         except ValueError:
@@ -152,7 +166,8 @@ class SearchState:
         """What a shared link keeps: the search without an uploaded image (which has no stored form)."""
         return SearchSpec(embedding=self.embedding, anchors=self.anchors, negatives=self.negatives,
                           text=self.text or None, min_score=self.min_score, max_score=self.max_score,
-                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort)
+                          aggregate=self.aggregate, where=self.where, order=self.order, sort=self.sort,
+                          group_by=self.grouping)
 
     @classmethod
     def from_spec(cls, spec: SearchSpec, slice: str | None = None) -> "SearchState":  # noqa: A002
@@ -166,6 +181,7 @@ class SearchState:
             negatives=[a for a in spec.negatives if isinstance(a, str)],
             min_score=spec.min_score, max_score=spec.max_score, aggregate=spec.aggregate,
             where=spec.where, text=spec.text or None, order=spec.order, sort=spec.sort, slice=slice,
+            group_by=spec.group_by,
         )
 
     @classmethod

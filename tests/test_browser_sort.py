@@ -65,7 +65,7 @@ def test_global_key_z_to_a_on_a_similarity_query(server, page, catalog_db):
     assert by_score == [h.global_key for h in want.results][:48]
     assert by_score != sorted(by_score, reverse=True)  # the test shows a change
     assert options(page) == ["Best score first", "Lowest score first", "Global key A–Z", "Global key Z–A",
-                             "Newest", "Oldest"]
+                             "Newest", "Oldest", "Most unique first", "Least unique first"]
     choose(page, "Global key Z–A")
     got = wait_order(page, descending=True)
     assert sorted(got) == sorted(by_score) and got == sorted(by_score, reverse=True)  # same rows, new order
@@ -135,3 +135,24 @@ def test_any_of_two_anchors_names_the_anchor_each_card_matches(server, page, cat
 def card_by_key(page, key: str) -> str:
     box = page.locator(f".cat-grid .cat-card:has(code[title='{key}'])")
     return box.locator(".cat-matched code").inner_text()
+
+
+def test_grouping_shows_one_card_per_group_with_its_size(server, page, catalog_db):
+    cat = Catalog(catalog_db)
+    keys = [r["global_key"] for r in cat.iter_datarows() if r["media_type"] == "image"]
+    colours = {k.split("/")[1].split("-")[0] for k in keys}  # "circle/red-0.png": red, as a product id
+    for colour in colours:
+        cat.set_metadata({"product": colour}, ids=[k for k in keys if f"/{colour}-" in k])
+    red = cat.get_datarow("circle/red-0.png")["id"]
+    want = cat.search(SearchSpec("shapes", anchors=[red], min_score=0.0, group_by="product"), Page(None))
+    assert 1 < want.total < len(keys)
+    page.goto(f"{server.url}/?emb=shapes&a={red}&min=0&group=product")
+    wait_heading(page, rf"^{want.total} groups by product with a score in 0\.00–1\.00")
+    assert card_keys(page) == [h.global_key for h in want.results]
+    sizes = page.locator(".cat-grid .cat-group").all_inner_texts()
+    assert sizes == [f"{h.group_size:,} in group" for h in want.results]
+    box = page.locator(".st-key-w_group")
+    box.click()
+    page.get_by_role("option", name="No grouping", exact=True).click()
+    page.wait_for_function("() => !location.search.includes('group=')", timeout=WAIT_MS)
+    wait_heading(page, r"similar rows with a score in 0\.00–1\.00")

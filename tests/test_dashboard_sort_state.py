@@ -43,3 +43,30 @@ def test_slices_keep_the_sort():
     assert fb.sort == "global_key" and fb.order == "desc" and fb.listing() == ("global_key", "desc")
     old = SearchState.from_slice_query("z", SearchSpec(where={"split": "train"}).to_json())
     assert old.sort == "score" and old.listing() == ("global_key", "asc")  # the plain listing, as before
+
+
+def test_group_by_round_trips_through_the_url_slices_and_the_spec():
+    assert "group" not in SearchState().to_params()
+    s = SearchState(embedding="shapes", anchors=["a"], min_score=0.5, max_score=1.0, group_by="product.id")
+    p = s.to_params()
+    assert p["group"] == "product.id"
+    back, problems = SearchState.from_params(Params(p))
+    assert not problems and back.group_by == "product.id" and back.spec().group_by == "product.id"
+    assert s.key() != s.copy(group_by=None).key()  # another result set
+    spec = s.slice_spec()
+    assert spec.group_by == "product.id" and spec.to_json()["group_by"] == "product.id"
+    assert SearchState.from_slice_query("x", spec.to_json()).group_by == "product.id"
+    assert SearchState(where={"split": "train"}, group_by="product.id").spec().group_by is None  # a listing
+    bad, problems = SearchState.from_params(Params({"emb": "e", "a": "x", "group": "bad key!"}))
+    assert bad.group_by is None and problems and "grouping" in problems[0]
+
+
+def test_the_uniqueness_sort_is_offered_to_similarity_searches_only():
+    from dashboard.catalog_page import _sort_choice  # noqa: PLC0415 - the page module imports Streamlit
+
+    options, _ = _sort_choice(SearchState(embedding="e", anchors=["a"]))
+    assert "uniqueness:desc" in options
+    options, _ = _sort_choice(SearchState(where={"split": "train"}))
+    assert not any(o.startswith(("score:", "uniqueness:")) for o in options)
+    back, problems = SearchState.from_params(Params({"emb": "e", "a": "x", "sort": "uniqueness"}))
+    assert not problems and back.spec().sort == "uniqueness"

@@ -28,6 +28,7 @@ def filled(cat, text_records, tmp_path):
     cat.set_labels(keys[0], ["a"])
     cat.set_labels(keys[1], ["b"])
     cat.create_batch("b1", "proj", ids=keys[:3])
+    cat.uniqueness.compute("tiny")  # a derived score per row
     return cat, emb, keys
 
 

@@ -1,6 +1,6 @@
 """The search contract, run over every registered backend: paging, inclusive bounds, ties by id,
 mean/max (and which anchor each row matched), negatives, filters, order, the sorts (score, global_key,
-created) and totals.
+created), grouping by a metadata field (one row per group, its size, paging over groups) and totals.
 
 Each backend is compared with an independent float64 implementation of PRODUCT.md §3. An exact
 backend must return exactly the reference rows (scores within ``SCORE_TOL``; rows whose reference
@@ -202,6 +202,9 @@ def test_the_spec_round_trips_through_json(data):
     spec = SearchSpec("contract", anchors=[ids[1], [0.5] * DIMS], negatives=[ids[2]], text=None, min_score=0.4,
                       max_score=0.9, aggregate="max", where={"colour": "red"}, order="asc", include_anchors=True)
     assert SearchSpec.from_json(spec.to_json()) == spec
+    grouped = spec.replace(group_by="camera.make")
+    assert grouped.to_json()["group_by"] == "camera.make" and "group_by" not in spec.to_json()
+    assert SearchSpec.from_json(grouped.to_json()) == grouped
     filter_only = SearchSpec(where={"flagged": True})
     assert filter_only.to_json()["min_score"] is None
     assert SearchSpec.from_json(filter_only.to_json()) == filter_only
@@ -251,3 +254,72 @@ def test_max_says_which_anchor_matched(data, backend):
         assert h.anchor == ids[anchors[int(np.argmax(col))]]
         named += 1
     assert named > 0 and len({h.anchor for h in res.results}) >= 2
+
+
+def _meta_value(i, field):
+    """The metadata value of row ``i`` (see make_rows), None where the row has no such key."""
+    if field == "colour":
+        return ["red", "green", "blue"][i % 3]
+    if field == "camera.iso":
+        return 100 * (i % 8)
+    if field == "flagged":
+        return True if i % 5 == 0 else None
+    raise AssertionError(field)
+
+
+@pytest.mark.parametrize("field", ["colour", "camera.iso", "flagged"])
+def test_group_by_gives_each_groups_best_row_and_size(data, backend, field):
+    cat, keys, ids, x = data
+    a = 70
+    ref = _reference(x, keys, [a])
+    lo = float(np.sort(ref)[-300])
+    res = cat.search(SearchSpec("contract", anchors=[keys[a]], min_score=lo, group_by=field), Page(None),
+                     backend=backend)
+    exact = BACKENDS[backend].capabilities.exact
+    by_key = {k: i for i, k in enumerate(keys)}
+
+    def members(value, slack):  # rows in range (within ``slack`` of the bound) of the group
+        return [i for i in range(N) if i != a and ref[i] >= lo + slack and _meta_value(i, field) == value]
+
+    seen = set()
+    for h in res.results:
+        i = by_key[h.global_key]
+        assert h.group == _meta_value(i, field)
+        assert abs(h.score - ref[i]) <= SCORE_TOL and h.score >= lo
+        if h.group is None:  # a row without the field is a group of its own
+            assert h.group_size == 1
+            continue
+        assert h.group not in seen, "one result per group"
+        seen.add(h.group)
+        sure, maybe = members(h.group, SCORE_TOL), members(h.group, -SCORE_TOL)
+        assert h.group_size <= len(maybe)
+        if exact:
+            assert len(sure) <= h.group_size
+            assert h.score >= max(ref[j] for j in maybe) - 2 * SCORE_TOL, "the group's best row"
+    sign_sorted = [(-h.score, h.id) for h in res.results]
+    for (s1, i1), (s2, i2) in zip(sign_sorted, sign_sorted[1:]):
+        assert s1 <= s2 and (s1 != s2 or i1 < i2)
+    assert res.total == len(res.results)
+    if exact:
+        in_range = [i for i in range(N) if i != a and ref[i] >= lo + SCORE_TOL]
+        values = {_meta_value(i, field) for i in in_range} - {None}
+        assert {h.group for h in res.results} - {None} >= values
+        singles = sum(1 for i in in_range if _meta_value(i, field) is None)
+        assert res.total >= len(values) + singles
+
+
+def test_group_by_pages_and_totals_count_groups(data, backend):
+    cat, keys, ids, x = data
+    spec = SearchSpec("contract", anchors=[keys[80]], min_score=0.3, group_by="camera.iso")
+    whole = cat.search(spec, Page(None), backend=backend)
+    assert whole.total == len(whole.results) <= 8
+    pages = [cat.search(spec, Page(3, off), backend=backend) for off in (0, 3, 6)]
+    assert [h.id for p in pages for h in p.results] == [h.id for h in whole.results]
+    assert all(len(p.results) <= 3 for p in pages)
+    if BACKENDS[backend].capabilities.exact:
+        assert whole.total == 8 and {p.total for p in pages} == {8}
+        assert sum(h.group_size for h in whole.results) == cat.search(spec.replace(group_by=None), Page(0),
+                                                                      backend=backend).total
+    by_key = cat.search(spec.replace(sort="global_key", order="asc"), Page(None), backend=backend)
+    assert [h.global_key for h in by_key.results] == sorted(h.global_key for h in by_key.results)
+    assert {h.group for h in by_key.results} == {h.group for h in whole.results}

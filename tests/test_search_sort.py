@@ -84,7 +84,7 @@ def test_natural_directions_and_validation():
     for bad in ("name", "Score", 3):
         with pytest.raises(CatalogError) as err:
             SearchSpec(sort=bad)
-        assert err.value.field == "sort" and "score, global_key or created" in str(err.value)
+        assert err.value.field == "sort" and "score, global_key, created or uniqueness" in str(err.value)
 
 
 def test_json_round_trip_and_old_json():

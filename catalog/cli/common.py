@@ -36,15 +36,19 @@ def print_skipped(skipped, limit=50) -> None:
 
 def print_hits(result, offset: int, where: str) -> None:
     """A search result as a table (score, global_key, id), then ``N rows <where>; showing a-b``."""
+    grouped = any(h.group_size is not None for h in result.results)
     if result.results:
         width = max(10, max(len(h.global_key) for h in result.results))
-        print(f"{'score':>8}  {'global_key':<{width}}  id")
+        extra = f"  {'size':>6}  group" if grouped else ""
+        print(f"{'score':>8}  {'global_key':<{width}}  {'id':<36}{extra}".rstrip())
         for h in result.results:
             score = "-" if h.score is None else f"{h.score:.4f}"
-            print(f"{score:>8}  {h.global_key:<{width}}  {h.id}")
+            extra = f"  {h.group_size:>6}  {'-' if h.group is None else json.dumps(h.group)}" if grouped else ""
+            print(f"{score:>8}  {h.global_key:<{width}}  {h.id}{extra}")
     shown = f"{offset + 1}-{offset + len(result.results)}" if result.results else "none"
     bound = "" if result.complete else "at least "
-    print(f"{bound}{result.total} row{'s' if result.total != 1 else ''} {where}; showing {shown}")
+    unit = "group" if grouped else "row"
+    print(f"{bound}{result.total} {unit}{'s' if result.total != 1 else ''} {where}; showing {shown}")
 
 
 def add_query_flags(p, image: bool = True) -> None:
@@ -64,9 +68,13 @@ def add_query_flags(p, image: bool = True) -> None:
     p.add_argument("--aggregate", choices=["mean", "max"], default="mean",
                    help="several anchors: mean = similar to their average, max = similar to any (default mean)")
     p.add_argument("--where", metavar="JSON", help='metadata and label filter, e.g. \'{"split": "train", "labeled": false}\'')
-    p.add_argument("--sort", choices=["score", "global_key", "created"], default="score",
-                   help="what the rows are ordered by: score (default), global_key or created (import time); "
-                        "the rows in the range stay the same, ties by row id")
+    p.add_argument("--sort", choices=["score", "global_key", "created", "uniqueness"], default="score",
+                   help="what the rows are ordered by: score (default), global_key, created (import time) or "
+                        "uniqueness (most unique first; after `advtool uniqueness`); the rows in the range stay the "
+                        "same, ties by row id")
+    p.add_argument("--group-by", metavar="FIELD", default=None,
+                   help="one result per value of this metadata field (e.g. product_id): the group's best-scoring row "
+                        "with the group's size; paging and the total count groups; rows without it are groups of one")
     p.add_argument("--order", choices=["desc", "asc"], default=None,
                    help="direction of --sort (default: desc for score, asc for global_key, desc for created)")
     p.add_argument("--include-anchors", action="store_true", help="also list the anchors themselves")
@@ -77,7 +85,7 @@ def query_spec(args, embedding) -> SearchSpec:
     return SearchSpec(embedding=embedding, anchors=args.anchor, negatives=args.negative, text=args.text,
                       image=getattr(args, "image", None), min_score=args.min_score, max_score=args.max_score,
                       aggregate=args.aggregate, where=parse_filter(args.where), order=args.order,
-                      include_anchors=args.include_anchors, sort=args.sort)
+                      include_anchors=args.include_anchors, sort=args.sort, group_by=args.group_by)
 
 
 def range_note(choice) -> str | None:

@@ -52,6 +52,10 @@ FLAGS = {
     "split_field": "--split-field",
     "keep": "--keep",
     "tag": "--tag",
+    "sort": "--sort",
+    "group_by": "--group-by",
+    "neighbours": "--neighbours",
+    "outliers": "--outliers",
 }
 
 # neutral hint (as the library words it) -> the command-line wording
@@ -84,6 +88,7 @@ HINTS: dict[str, str] = {
     "sync the embedding to the engine first": "run `advtool engine sync EMBEDDING` first",
     "set one first (engine set URL)": "set one first (advtool engine set URL)",
     "set one first (engine set URL), then sync": "set one first (advtool engine set URL), then advtool engine sync",
+    "compute the embedding's uniqueness (again) first": "run `advtool uniqueness EMBEDDING` first",
 }
 
 

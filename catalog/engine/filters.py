@@ -12,8 +12,8 @@ a closed range, so 5 matches 5 and 5.0, and an array matches when an element doe
 paths), ``global_key`` and ``media_type`` with strings, ``label`` (names), ``labeled``, and
 ``$and``/``$or``/``$nor``/``$not`` of them. Not mapped (the service filters): ``true``/``false``
 values (Qdrant Edge reads a boolean match as the integer 1), ``null``, objects and lists as values,
-string ranges, ``$prefix``, ``id``, ``created_at``/``updated_at``, ``label_source``, ``reviewed`` and
-``labels`` conditions, and metadata keys other than letters, digits and ``_``.
+string ranges, ``$prefix``, ``id``, ``created_at``/``updated_at``, ``label_source``, ``reviewed``,
+``labels`` and ``uniqueness`` conditions, and metadata keys other than letters, digits and ``_``.
 
 The neutral form: a filter is ``{"must": [...], "should": [...], "must_not": [...]}``; a condition is
 a filter or a leaf ``("value", key, v)``, ``("any", key, [v...])``, ``("range", key, {"gte": x, ...})``,
@@ -94,7 +94,7 @@ def _field(key, cond):
             return _ALL
         empty = ("empty", "labels")
         return ({"must_not": [empty]}, True) if value else (empty, True)
-    if key in ("id", "created_at", "updated_at", "label_source", "reviewed", "labels"):
+    if key in ("id", "created_at", "updated_at", "label_source", "reviewed", "labels", "uniqueness"):
         return _ALL
     path = key[len("metadata."):] if key.startswith("metadata.") else key
     if not _KEY_RE.match(path):

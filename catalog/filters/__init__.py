@@ -20,6 +20,10 @@ Fields
     ``labeled``            ``true``: the row has at least one label; ``false``: none
     ``labels``             one label satisfying every condition: ``{"labels": {"label": "cat",
                            "source": "similarity", "reviewed": false, "score": {"$gte": 0.5}}}``
+    ``uniqueness``         the row's uniqueness (a number in [0, 1], :mod:`catalog.quality.uniqueness`) under
+                           the search's embedding: only in a similarity search, and only once it was
+                           computed for the embedding's current vectors (``metadata.uniqueness`` reaches
+                           a metadata key of that name)
 
 Operators: ``$eq $ne $in $nin $gt $gte $lt $lte $exists $prefix $not`` on fields; ``$and $or $nor
 $not`` between filters. Metadata comparisons are typed: numbers compare numerically, strings as
@@ -29,6 +33,6 @@ when the array itself or any of its elements matches (``{"tags": "red"}`` matche
 """
 
 from .compile import compile_filter
-from .parse import MAX_DEPTH, json_path, parse_filter
+from .parse import MAX_DEPTH, json_path, mentions, parse_filter
 
-__all__ = ["compile_filter", "parse_filter", "json_path", "MAX_DEPTH"]
+__all__ = ["compile_filter", "parse_filter", "json_path", "mentions", "MAX_DEPTH"]

@@ -28,8 +28,11 @@ _LABEL_FIELDS = {"label": ("label", "str"), "label_source": ("source", "str"), "
 _LABEL_COLUMNS = {"label": "str", "source": "str", "reviewed": "bool", "score": "num"}
 
 
-def compile_filter(where, alias: str = "d") -> tuple[str, list]:
+def compile_filter(where, alias: str = "d", embedding: str | None = None) -> tuple[str, list]:
     """``(sql, params)``: a boolean expression over ``datarows`` aliased ``alias``; ``("TRUE", [])`` for None/{}.
+
+    ``embedding`` (an embedding id) is what the ``uniqueness`` field refers to; without it a filter on
+    ``uniqueness`` is refused.
 
     ``where`` is a dict (or its JSON text). Unknown operators, unknown field types and bad values raise
     :class:`CatalogError` with a one-line message naming the operator or path.
@@ -41,7 +44,7 @@ def compile_filter(where, alias: str = "d") -> tuple[str, list]:
     if where is None or where == {}:
         return "TRUE", []
     check_document(where)
-    return _Compiler(alias).document(where, 0)
+    return _Compiler(alias, embedding).document(where, 0)
 
 
 _TOKEN_RE = re.compile(r"\{e\}|\?")
@@ -98,8 +101,9 @@ def _op_dict(value) -> bool:
 
 
 class _Compiler:
-    def __init__(self, alias: str):
+    def __init__(self, alias: str, embedding: str | None = None):
         self.a = alias
+        self.embedding = embedding
         self.terms = 0        # conditions compiled so far (MAX_TERMS)
         self.label_terms = 0  # of them, on labels: each is a subquery (MAX_LABEL_TERMS)
 
@@ -161,6 +165,8 @@ class _Compiler:
             return self.labeled(cond)
         if key == "labels":
             return self.label_match(cond, depth)
+        if key == "uniqueness":
+            return self.uniqueness(cond, depth)
         path = key[len("metadata."):] if key.startswith("metadata.") else key
         jpath = json_path(path, "where")
         return self.conditions(key, cond, depth, lambda op, v: self.metadata(jpath, key, op, v))
@@ -318,6 +324,23 @@ class _Compiler:
                 raise bad_filter(f"{where} needs a number, got {desc(v)}")
             return check_number(v, where)
         return check_str(v, where)
+
+    def uniqueness(self, cond, depth):
+        """The row's uniqueness under the search's embedding (a number in [0, 1]; rows without one match
+        no comparison)."""
+        if self.embedding is None:
+            raise bad_filter("a filter on 'uniqueness' needs an embedding: use it in a similarity search")
+        expr = (f"(SELECT __u.score FROM uniqueness __u WHERE __u.row_id = {self.a}.id "
+                "AND __u.embedding_id = TRY_CAST(? AS UUID))")
+
+        def leaf(op, v):
+            if op in ("$prefix",):
+                raise bad_filter(f"{op} on 'uniqueness' is not supported; it is a number (use $gte, $lt, ...)")
+            sql, params = self.column("{u}", "num", "uniqueness", op, v)
+            pieces = sql.split("{u}")
+            return expr.join(pieces), [self.embedding] * (len(pieces) - 1) + params
+
+        return self.conditions("uniqueness", cond, depth, leaf)
 
     # -- labels ----------------------------------------------------------------------------------
     def _exists_label(self, cond_sql, params, negate=False):

@@ -62,6 +62,20 @@ def check_document(where) -> None:
             stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
 
 
+def mentions(where, key: str) -> bool:
+    """Whether a filter document has a condition on the field ``key`` at any level (iterative)."""
+    stack = [where]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if key in v:
+                return True
+            stack.extend(x for k, x in v.items() if isinstance(k, str) and k.startswith("$"))
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
 def json_path(path: str, field: str | None = None) -> str:
     """The DuckDB JSON path (``$."a"."b"``) for a validated dotted key (``field``: the input it came from)."""
     segments = path.split(".")

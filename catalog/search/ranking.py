@@ -15,6 +15,7 @@ from ..errors import CatalogError
 from ..scoring import normalize
 from ..store import registered
 from .backends.base import Matches
+from .grouping import Groups, group
 
 
 def check_vector(vec: np.ndarray, dims: int, name: str, i: int) -> np.ndarray:
@@ -81,7 +82,8 @@ def select_order(positions: np.ndarray, scores: np.ndarray, order: str, k: int |
     return sel[np.lexsort((positions[sel], key[sel]))]
 
 
-SORT_COLUMNS = {"global_key": "d.global_key", "created": "d.created_at"}
+SORT_COLUMNS = {"global_key": "d.global_key", "created": "d.created_at", "uniqueness": "u.score"}
+_UNIQUENESS_JOIN = " LEFT JOIN uniqueness u ON u.row_id = c.id AND u.embedding_id = TRY_CAST(? AS UUID)"
 
 
 def _candidates(uuids: np.ndarray, positions: np.ndarray) -> pa.Table:
@@ -94,16 +96,18 @@ def _candidates(uuids: np.ndarray, positions: np.ndarray) -> pa.Table:
 
 
 def select_by_column(con, uuids: np.ndarray, positions: np.ndarray, sort: str, order: str,
-                     k: int | None) -> np.ndarray:
+                     k: int | None, embedding_id: str | None = None) -> np.ndarray:
     """Indices of the first ``k`` of ``positions`` by the data rows' ``sort`` column (``global_key`` or
-    ``created``) in ``order``, ties by position (= row id)."""
+    ``created``, or ``uniqueness`` under ``embedding_id``) in ``order``, ties by position (= row id);
+    rows without a value come last."""
     if len(positions) == 0 or (k is not None and k <= 0):
         return np.empty(0, dtype=np.int64)
     col, direction = SORT_COLUMNS[sort], "DESC" if order == "desc" else "ASC"
     limit = "" if k is None else f" LIMIT {int(k)}"
+    join, params = (_UNIQUENESS_JOIN, [embedding_id]) if sort == "uniqueness" else ("", [])
     with registered(con, _candidates(uuids, positions), "search_sorted") as name:
-        res = con.execute(f"SELECT c.i FROM {name} c LEFT JOIN datarows d ON d.id = c.id "
-                          f"ORDER BY {col} {direction} NULLS LAST, c.p{limit}").fetchnumpy()
+        res = con.execute(f"SELECT c.i FROM {name} c LEFT JOIN datarows d ON d.id = c.id{join} "
+                          f"ORDER BY {col} {direction} NULLS LAST, c.p{limit}", params).fetchnumpy()
     return np.asarray(res["i"], dtype=np.int64)
 
 
@@ -146,13 +150,21 @@ def matching(matches: Matches, exclude: list[str], where_sql, con_factory, uuids
 
 
 def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_sql, con_factory, uuids_fn,
-         sort: str = "score") -> tuple[Matches, int]:
-    """Apply exclusion and the filter, then order by ``sort``; returns the ordered first ``k`` (as
-    :class:`Matches`) and the total."""
+         sort: str = "score", group_by: str | None = None, embedding_id: str | None = None
+         ) -> tuple[Matches, int, Groups | None]:
+    """Apply exclusion and the filter, keep each group's best row (``group_by``, :mod:`.grouping`), then
+    order by ``sort``; returns the ordered first ``k`` (as :class:`Matches`), the total (rows, or groups)
+    and the groups of the returned rows (None without ``group_by``)."""
     kept = matching(matches, exclude, where_sql, con_factory, uuids_fn)
+    groups = None
+    if group_by is not None and len(kept):
+        with con_factory() as con:
+            kept, groups = group(con, _candidates(uuids_fn(), kept.positions), kept, group_by)
+    elif group_by is not None:
+        groups = Groups(np.empty(0, np.int64), [])
     if sort == "score":
         idx = select_order(kept.positions, kept.scores, order, k)
     else:
         with con_factory() as con:
-            idx = select_by_column(con, uuids_fn(), kept.positions, sort, order, k)
-    return kept.subset(idx), len(kept)
+            idx = select_by_column(con, uuids_fn(), kept.positions, sort, order, k, embedding_id)
+    return kept.subset(idx), len(kept), None if groups is None else groups.subset(idx)

@@ -13,15 +13,23 @@ class Hit:
     anchor gave the row its score (the nearest one; ties: the first in the spec's order): the anchor
     row's id for a row anchor, the anchor's index in ``SearchSpec.anchors`` for a vector anchor; None
     for ``mean`` (one combined query), for a pure filter listing, and when the text or image prompt
-    was the nearest. ``to_dict()`` leaves it out; ``to_dict(details=True)`` adds it."""
+    was the nearest. ``to_dict()`` leaves it out; ``to_dict(details=True)`` adds it.
+
+    With ``SearchSpec.group_by`` each hit stands for its group: ``group`` is the field's value (None
+    for a row without it, a group of one), ``group_size`` the number of matching rows in the group, and
+    the hit's score is the group's best score; ``to_dict()`` then has both keys (else neither)."""
 
     id: str
     global_key: str
     score: float | None
     anchor: str | int | None = None
+    group: object = None
+    group_size: int | None = None
 
     def to_dict(self, details: bool = False) -> dict:
         out = {"id": self.id, "global_key": self.global_key, "score": self.score}
+        if self.group_size is not None:
+            out["group"], out["group_size"] = self.group, self.group_size
         if details:
             out["anchor"] = self.anchor
         return out

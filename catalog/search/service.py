@@ -42,7 +42,7 @@ def _names(rows: list[dict]) -> str:
 
 
 _KEYWORDS = ("anchors", "negative_anchors", "min_score", "max_score", "aggregate", "where", "limit", "offset",
-             "order", "include_anchors", "text", "image", "backend", "sort")
+             "order", "include_anchors", "text", "image", "backend", "sort", "group_by")
 
 
 def split_call(spec, args: tuple, kwargs: dict, paged: bool = True) -> tuple:
@@ -105,10 +105,13 @@ class Searcher:
     """Similarity search over one catalog.
 
     ``embeddings`` resolves embedding references, ``datarows`` row references (with their
-    global_keys), ``encoder`` turns a text or image prompt into a vector (``encode_query``)."""
+    global_keys), ``encoder`` turns a text or image prompt into a vector (``encode_query``),
+    ``uniqueness`` (:class:`catalog.quality.Uniqueness`) checks that a spec sorting or filtering by
+    uniqueness reads a current run."""
 
-    def __init__(self, store, cache, embeddings, datarows, encoder, engines=None):
+    def __init__(self, store, cache, embeddings, datarows, encoder, engines=None, uniqueness=None):
         self.store = store
+        self.uniqueness = uniqueness
         self.cache = cache
         self.embeddings = embeddings
         self.datarows = datarows
@@ -120,7 +123,7 @@ class Searcher:
     def search(self, spec: SearchSpec, page: Page | None = None, backend=None) -> SearchResult:
         """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total."""
         page = page or Page()
-        found, total, name, p, choice, dist = self._run(spec, page, backend)
+        found, total, name, p, choice, dist, groups = self._run(spec, page, backend)
         ids = found.table[found.positions].tolist()
         keys = self.cache.load_keys(p.emb).get(found.positions) if ids else []
         anchors = [None] * len(ids)
@@ -129,6 +132,9 @@ class Searcher:
             which = found.anchors if found.anchors is not None else np.zeros(len(ids), np.int64)
             anchors = [names[int(w)] if int(w) < len(names) else None for w in which]
         hits = [Hit(i, k, float(s), a) for i, k, s, a in zip(ids, keys, found.scores, anchors)]
+        if groups is not None:
+            for hit, size, value in zip(hits, groups.sizes.tolist(), groups.values):
+                hit.group, hit.group_size = value, int(size)
         return SearchResult(total=total, results=hits, backend=name, complete=found.complete, score_range=choice,
                             distribution=dist, warnings=list(p.chosen.warnings))
 
@@ -180,6 +186,11 @@ class Searcher:
             raise CatalogError("search needs at least one anchor: a data row id or global_key (`anchors`), "
                                "`text` or `image`", field="anchors")
         emb = self._embedding(spec.embedding)
+        if spec.uses_uniqueness:
+            if self.uniqueness is None:
+                raise CatalogError("this catalog cannot read uniqueness", field="sort")
+            emb = self.uniqueness.require_current(emb, field="sort" if spec.sort == "uniqueness" else "where")
+            spec = spec.replace(embedding=emb.id)  # the filter and the sort read this embedding's run
         if spec.text is not None or spec.image is not None:
             raw.append(np.asarray(self.encoder.encode_query(emb, text=spec.text, image=spec.image), np.float32))
         chosen = plan(self.context, emb, backend)
@@ -198,7 +209,7 @@ class Searcher:
 
     def _run(self, spec: SearchSpec, page: Page, backend):
         p = self._prepare(spec, backend)
-        emb, chosen, queries = p.emb, p.chosen, p.queries
+        spec, emb, chosen, queries = p.spec, p.emb, p.chosen, p.queries
         be = chosen.backend
         k = page.end
         exclude, where_sql = p.exclude, spec.where_sql
@@ -227,9 +238,12 @@ class Searcher:
                 be = chosen.exact
                 matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
                                           order=spec.order))
-        found, total = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
-                            lambda: self.cache.load_uuids(emb), sort=spec.sort)
-        return found.subset(slice(page.offset, None)), total, be.name, p, choice, dist
+        found, total, groups = rank(matches, spec.order, k, exclude, where_sql, self.store.connect,
+                                    lambda: self.cache.load_uuids(emb), sort=spec.sort, group_by=spec.group_by,
+                                    embedding_id=emb.id)
+        rest = slice(page.offset, None)
+        return (found.subset(rest), total, be.name, p, choice, dist,
+                None if groups is None else groups.subset(rest))
 
     @staticmethod
     def _matches(be, exact, queries, spec: SearchSpec, k):
@@ -240,7 +254,7 @@ class Searcher:
         if spec.order not in caps.orders or spec.sort not in caps.sorts or (wants_anchor and not caps.anchors):
             be = exact
             caps = be.capabilities
-        use_k = spec.sort == "score" and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
+        use_k = spec.sort == "score" and spec.group_by is None and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
         return be, be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
                                    order=spec.order, where=spec.where))
 

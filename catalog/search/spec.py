@@ -31,7 +31,16 @@ A–Z (``asc``), newest first (``desc``); the spec always holds the resolved dir
 stores it. A pure filter spec has no score: its ``"score"`` sort is the plain listing, by
 ``global_key`` A–Z whatever ``order`` says (as filter listings always were); ``"global_key"`` and
 ``"created"`` follow ``order``. The JSON has ``"sort"`` only when it is not ``"score"``, so JSON
-without it reads exactly as before.
+without it reads exactly as before. ``"uniqueness"`` (most unique first) orders by the rows'
+uniqueness under the spec's embedding (:mod:`catalog.quality.uniqueness`); it needs a similarity
+search and a current uniqueness run (else the search says to compute it); rows without one come last.
+
+``group_by`` (a metadata field, a dotted path as in filters; None: no grouping) returns one result per
+group of rows that share the field's value (Ximilar's "product id"): the group's best-scoring row, with
+the group's size and best score (its score). Groups are then sorted and paged as rows are, and the total
+counts groups. Rows without the field (missing or JSON null) are each a group of their own. Values are
+compared as JSON (``1`` and ``"1"`` differ; ``1`` and ``1.0`` are the same number). The JSON has
+``"group_by"`` only when it is set. Grouping needs a similarity search (a pure filter has no scores).
 """
 
 from __future__ import annotations
@@ -44,13 +53,13 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import CatalogError
-from ..filters import compile_filter, parse_filter
+from ..filters import compile_filter, json_path, mentions, parse_filter
 
 DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE = 0.85, 1.0
 AGGREGATES = ("mean", "max")
 ORDERS = ("desc", "asc")
-SORTS = ("score", "global_key", "created")
-NATURAL_ORDER = {"score": "desc", "global_key": "asc", "created": "desc"}
+SORTS = ("score", "global_key", "created", "uniqueness")
+NATURAL_ORDER = {"score": "desc", "global_key": "asc", "created": "desc", "uniqueness": "desc"}
 DEFAULT_LIMIT = 50
 
 
@@ -94,6 +103,18 @@ def _anchors(value, name: str) -> tuple:
                                                      for x in value):
         value = [value]  # one vector given as a tuple of floats
     return tuple(_anchor(a, name) for a in value)
+
+
+def _group_field(value) -> str | None:
+    """A metadata field to group by (a dotted path as in filters, ``metadata.`` prefix allowed), or None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise CatalogError(f"`group_by` must be a metadata field name such as \"product_id\", not {value!r}",
+                           field="group_by")
+    value = value.strip()
+    json_path(value[len("metadata."):] if value.startswith("metadata.") else value, "group_by")
+    return value
 
 
 MAX_PAGE = 10**12  # the largest limit or offset (far above any catalog's rows, far below 2**63)
@@ -149,6 +170,7 @@ class SearchSpec:
     order: str | None = None
     include_anchors: bool = False
     sort: str = "score"
+    group_by: str | None = None
 
     def __post_init__(self):
         emb = self.embedding
@@ -171,7 +193,8 @@ class SearchSpec:
             raise CatalogError(f"aggregate {self.aggregate!r} is not supported; use mean or max", field="aggregate")
         sort = "score" if self.sort is None else self.sort
         if sort not in SORTS:
-            raise CatalogError(f"sort {sort!r} is not supported; use score, global_key or created", field="sort")
+            raise CatalogError(f"sort {sort!r} is not supported; use score, global_key, created or uniqueness",
+                               field="sort")
         set_(self, "sort", sort)
         if self.order is None:
             set_(self, "order", NATURAL_ORDER[sort])
@@ -181,6 +204,9 @@ class SearchSpec:
         if where is not None and not isinstance(where, dict):
             raise CatalogError("a filter must be a JSON object such as {\"split\": \"train\"}", field="where")
         set_(self, "where", where or None)
+        if emb is None and self.uses_uniqueness:
+            raise CatalogError("uniqueness (a sort or a filter) needs a similarity search: choose an embedding "
+                               "and anchors", field="sort" if sort == "uniqueness" else "where")
         _ = self.where_sql  # compiled now: a bad filter fails when the spec is made
         if self.text is not None and not isinstance(self.text, str):
             raise CatalogError("a text prompt must be a string", field="text")
@@ -190,11 +216,20 @@ class SearchSpec:
         if emb is None and (self.anchors or self.negatives or self.text is not None or self.image is not None):
             raise CatalogError("anchors need an embedding: choose one (`embedding`, a name or id), or leave "
                                "out the anchors for a pure filter", field="embedding")
+        set_(self, "group_by", _group_field(self.group_by))
+        if emb is None and self.group_by is not None:
+            raise CatalogError("grouping (`group_by`) needs a similarity search: choose an embedding and anchors",
+                               field="group_by")
 
     @cached_property
     def where_sql(self) -> tuple[str, list] | None:
         """The filter compiled to ``(SQL over datarows d, parameters)``, or None without a filter."""
-        return None if self.where is None else compile_filter(self.where, alias="d")
+        return None if self.where is None else compile_filter(self.where, alias="d", embedding=self.embedding)
+
+    @property
+    def uses_uniqueness(self) -> bool:
+        """Whether the sort or the filter reads the rows' uniqueness."""
+        return self.sort == "uniqueness" or (self.where is not None and mentions(self.where, "uniqueness"))
 
     # -- what kind of search -------------------------------------------------------------------------
     @property
@@ -240,7 +275,8 @@ class SearchSpec:
         return data
 
     def _sort_json(self) -> dict:
-        return {} if self.sort == "score" else {"sort": self.sort}
+        return ({} if self.sort == "score" else {"sort": self.sort}) | (
+            {} if self.group_by is None else {"group_by": self.group_by})
 
     @classmethod
     def from_json(cls, data: dict) -> "SearchSpec":
@@ -252,22 +288,24 @@ class SearchSpec:
                        negatives=data.get("negative_anchors") or data.get("negatives") or (),
                        text=data.get("text"), aggregate=data.get("aggregate") or "mean",
                        where=data.get("where") or None, order=data.get("order") or None,
-                       include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score")
+                       include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score",
+                       group_by=data.get("group_by"))
         return cls(embedding=data.get("embedding"), anchors=data.get("anchors") or (),
                    negatives=data.get("negative_anchors") or data.get("negatives") or (),
                    text=data.get("text"), min_score=DEFAULT_MIN_SCORE if lo is None else lo,
                    max_score=DEFAULT_MAX_SCORE if hi is None else hi, aggregate=data.get("aggregate") or "mean",
                    where=data.get("where") or None, order=data.get("order") or None,
-                   include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score")
+                   include_anchors=bool(data.get("include_anchors", False)), sort=data.get("sort") or "score",
+                   group_by=data.get("group_by"))
 
     # -- the keyword form of Catalog.search -------------------------------------------------------------
     @classmethod
     def from_kwargs(cls, embedding=None, anchors=(), negative_anchors=(), min_score=None,
                     max_score=None, aggregate="mean", where=None, order=None,
-                    include_anchors=False, text=None, image=None, sort="score") -> "SearchSpec":
+                    include_anchors=False, text=None, image=None, sort="score", group_by=None) -> "SearchSpec":
         return cls(embedding=embedding, anchors=anchors, negatives=negative_anchors, text=text, image=image,
                    min_score=min_score, max_score=max_score, aggregate=aggregate, where=where, order=order,
-                   include_anchors=include_anchors, sort=sort)
+                   include_anchors=include_anchors, sort=sort, group_by=group_by)
 
     def kwargs(self) -> dict:
         """The keyword arguments of the keyword form that stand for this spec."""
@@ -277,4 +315,4 @@ class SearchSpec:
                                      for a in self.negatives],
                 "text": self.text, "min_score": self.min_score, "max_score": self.max_score,
                 "aggregate": self.aggregate, "where": self.where, "order": self.order,
-                "include_anchors": self.include_anchors, "sort": self.sort}
+                "include_anchors": self.include_anchors, "sort": self.sort, "group_by": self.group_by}

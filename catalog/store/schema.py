@@ -166,6 +166,20 @@ _V9 = [  # content hashes of data rows (image bytes, normalised text) for exact 
     migrate_hashes,
 ]
 
+_V10 = [  # uniqueness (derived, rebuildable): per embedding the run (the vector version it was computed
+    # at, the neighbours K) and each row's score (catalog/quality/uniqueness.py)
+    """CREATE TABLE uniqueness_runs (
+        embedding_id UUID PRIMARY KEY,
+        version BIGINT NOT NULL,
+        neighbours INTEGER NOT NULL,
+        count BIGINT NOT NULL,
+        computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE uniqueness (
+        embedding_id UUID NOT NULL,
+        row_id UUID NOT NULL,
+        score DOUBLE NOT NULL)""",
+]
+
 MIGRATIONS: list = [  # (version, [SQL text, or a function of the connection])
     (1, _V1),
     (2, _V2),
@@ -176,6 +190,7 @@ MIGRATIONS: list = [  # (version, [SQL text, or a function of the connection])
     (7, _V7),
     (8, _V8),
     (9, _V9),
+    (10, _V10),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -183,11 +198,12 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 # The tables a catalog at SCHEMA_VERSION has (DuckDB's own and temporary ones are not listed here).
 CATALOG_TABLES = ("meta", "datarows", "embeddings", "vectors", "labels", "slices", "batches", "batch_rows",
                   "shared_searches", "datarow_aliases", "api_tokens",
-                  "engine_config", "engine_sync", "content_hashes")
+                  "engine_config", "engine_sync", "content_hashes",
+                  "uniqueness_runs", "uniqueness")
 
 # Every table with a ``row_id`` column that names a data row: deleting a row deletes its entries in
 # each of them (one transaction). A new table that refers to data rows is one more line here.
-ROW_TABLES = ("vectors", "labels", "batch_rows", "datarow_aliases", "content_hashes")
+ROW_TABLES = ("vectors", "labels", "batch_rows", "datarow_aliases", "content_hashes", "uniqueness")
 
 DAMAGED_HINT = "restore it from a backup, or choose another catalog file"
 
