@@ -4,6 +4,10 @@
 exact batched L1 nearest-neighbour search. It is optional: where it does not compile (no C compiler
 or Python headers), the install still succeeds and ``catalog.search.l1_knn`` uses faiss instead.
 
+``catalog._codes`` (C, pthreads; AVX-512 BW, AVX2 or portable SAD chosen at run time) builds the
+8-bit codes of a vector cache and scans them (:mod:`catalog.vectors.codes`); without it the exact
+backend scans the float32 cache (or, when the codes are forced on, the codes in numpy).
+
 ``catalog._ndjson`` (C) is the fast path of the NDJSON vector parser; without it
 ``catalog.vectors.parsing`` parses every line with simdjson (about half the speed).
 """
@@ -15,6 +19,15 @@ setup(
         Extension(
             "catalog._l1kernel",
             sources=["catalog/_native/l1kernel.c"],
+            depends=["catalog/_native/native.h"],
+            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
+            extra_link_args=["-pthread"],
+            optional=True,
+        ),
+        Extension(
+            "catalog._codes",
+            sources=["catalog/_native/codes.c"],
+            depends=["catalog/_native/native.h"],
             extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
             extra_link_args=["-pthread"],
             optional=True,

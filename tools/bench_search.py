@@ -8,10 +8,11 @@ data rows, a custom embedding ``bench`` and vectors drawn from a mixture of many
 with per-cluster spread plus 10 % background noise (not trivially clustered). Everything below is
 measured in the same run, side by side, and printed as ratios:
 
-* exact search (range [0.85, 1], total and first page of 50, ``Catalog.search``) vs one raw faiss
-  flat-L1 scan of the same matrix (``faiss.pairwise_distances``, as faiss runs one query) and vs
-  numpy brute force;
-* 20 anchors with ``mean`` vs 1 anchor (and ``max`` for information);
+* exact search (``Catalog.search``, the whole query: anchor lookup to first page) on the 8-bit codes
+  and on the float32 path (``CATALOG_SEARCH_CODES=on|off``) for range [0.85, 1] with total and page,
+  top-100 of [0, 1], 20 anchors mean and max, and a filtered range, each against a bare float32 scan of
+  the cache on all scan threads (faiss, rows split), one raw faiss scan (one core) and chunked numpy;
+  whether the two paths gave the same results, and which SAD kernel ran (AVX-512 BW, AVX2, portable);
 * approximate backend: p50 latency and recall against exact, for top-100 and for score ranges,
   with anchors drawn from the clustered rows, and separately for anchors that are noise rows;
 * peak memory of a search process vs the raw float32 vectors.
@@ -128,6 +129,7 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, default=20, help="anchors per measurement")
     ap.add_argument("--approx-queries", type=int, default=40, help="clustered anchors for the approximate rows")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--exact-only", action="store_true", help="skip the approximate index and the memory runs")
     ap.add_argument("--memory-child", nargs=2, metavar=("ANCHORS_JSON", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     db = args.db or f"/tmp/bench_search_{args.n}x{args.dims}.duckdb"
@@ -171,11 +173,17 @@ def main(argv=None):
 
     print(f"{n} × {dims} float32 ({raw_mib:.0f} MiB), {threads()} scan threads, cache load {cache_s:.1f} s",
           file=sys.stderr)
-    # -- exact: ours vs raw faiss vs numpy ---------------------------------------------------------
-    faiss_s = statistics.median(
+    # -- exact: ours (8-bit codes, and the float32 scan) vs bare float32 scans vs numpy -------------
+    from catalog.search.scan import l1_scan
+    from catalog.vectors import codes as codes_mod
+
+    t0 = time.perf_counter()
+    codes_mod.load(cat.cache, emb)  # built once per embedding version (then read from the cache folder)
+    codes_s = time.perf_counter() - t0
+    isa = codes_mod.kernel_isa()
+    faiss1_s = statistics.median(
         timed(lambda q=q: faiss.pairwise_distances(q[None], mat, faiss.METRIC_L1), 1)[0] for q in q_vecs[:args.queries])
-    ours_s = statistics.median(
-        timed(lambda a=a: cat.search("bench", anchors=[a], backend="exact"), 1)[0] for a in anchors[:args.queries])
+    scan2_s = statistics.median(timed(lambda q=q: l1_scan(mat, q[None]), 1)[0] for q in q_vecs[:args.queries])
 
     def numpy_scan(q):
         out = np.empty(n, dtype=np.float32)
@@ -184,18 +192,47 @@ def main(argv=None):
         return score_from_l1(out, dims)
 
     numpy_s = statistics.median(timed(lambda q=q: numpy_scan(q), 1)[0] for q in q_vecs[:3])
-    row("raw faiss flat-L1 scan (1 query)", faiss_s, faiss_s, "baseline")
-    row("numpy brute force", numpy_s, faiss_s)
-    row("ours exact, [0.85,1], total + page of 50", ours_s, faiss_s, f"numpy/ours = {numpy_s / ours_s:.1f}×")
-    mean20, _ = timed(lambda: cat.search("bench", anchors=anchors[:20], backend="exact"), args.repeat)
-    row("ours exact, 20 anchors mean", mean20, ours_s, "vs 1 anchor")
-    max20, _ = timed(lambda: cat.search("bench", anchors=anchors[:20], aggregate="max", backend="exact"), 1)
-    row("ours exact, 20 anchors max (one pass)", max20, faiss_s, "vs 1 raw scan")
-    wide, res = timed(lambda: cat.search("bench", anchors=[anchors[0]], min_score=0.0, limit=100, backend="exact"), args.repeat)
-    row("ours exact, [0,1] top-100 (all rows match)", wide, faiss_s)
-    filt, _ = timed(lambda: cat.search("bench", anchors=[anchors[0]], min_score=0.5, where={"part": {"$lt": 5}},
-                                       backend="exact"), args.repeat)
-    row("ours exact, [0.5,1] + metadata filter", filt, faiss_s, "where part < 5")
+    row(f"bare float32 scan, {threads()} cores (faiss, rows split)", scan2_s, scan2_s, "baseline")
+    row("raw faiss flat-L1 scan (1 query, 1 core)", faiss1_s, scan2_s)
+    row("numpy brute force (chunked)", numpy_s, scan2_s)
+
+    def exact(mode, **kw):
+        os.environ[codes_mod.CODES_ENV] = mode
+        return cat.search("bench", backend="exact", **kw)
+
+    shapes = [
+        ("[0.85,1], total + page of 50", lambda m, a: exact(m, anchors=[a], min_score=0.85), args.queries),
+        ("[0,1] top-100 (all rows match)", lambda m, a: exact(m, anchors=[a], min_score=0.0, limit=100), args.queries),
+        ("20 anchors mean, [0.85,1]", lambda m, a: exact(m, anchors=anchors[:20], min_score=0.85), args.repeat),
+        ("20 anchors max (one pass), [0.85,1]", lambda m, a: exact(m, anchors=anchors[:20], aggregate="max",
+                                                                   min_score=0.85), args.repeat),
+        ("20 anchors max, [0,1] top-100", lambda m, a: exact(m, anchors=anchors[:20], aggregate="max", min_score=0.0,
+                                                             limit=100), args.repeat),
+        ("[0.5,1] + metadata filter", lambda m, a: exact(m, anchors=[a], min_score=0.5, where={"part": {"$lt": 5}}),
+         args.repeat),
+    ]
+    one = {}
+    for label, fn, reps in shapes:
+        got = {}
+        for mode in ("off", "on"):
+            fn(mode, anchors[0])  # warm
+            got[mode] = statistics.median(timed(lambda a=a: fn(mode, a), 1)[0] for a in anchors[:reps])
+        same = fn("off", anchors[1]).to_dict(details=True) == fn("on", anchors[1]).to_dict(details=True)
+        one.setdefault(label, got)
+        row(f"ours exact, float32 path, {label}", got["off"], scan2_s)
+        row(f"ours exact, 8-bit codes ({isa}), {label}", got["on"], scan2_s,
+            f"codes/float32 = {got['on'] / got['off']:.2f}×; numpy/ours = {numpy_s / got['on']:.0f}×; "
+            f"same results: {same}")
+    os.environ.pop(codes_mod.CODES_ENV, None)
+    auto = statistics.median(timed(lambda a=a: cat.search("bench", anchors=[a], backend="exact"), 1)[0]
+                             for a in anchors[:args.queries])
+    row("ours exact, no range given (automatic: every row scored for the histogram)", auto, scan2_s,
+        "float32 path (the histogram needs every score)")
+    base = one["[0.85,1], total + page of 50"]["on"]
+    row("codes: 20 anchors max vs 1 anchor", one["20 anchors max (one pass), [0.85,1]"]["on"], base, "vs 1 anchor (codes)")
+    row(f"codes build/load, once per version", codes_s, scan2_s, f"kernel {isa}")
+    if args.exact_only:
+        return report(rows, n, dims, None, cache_s, raw_mib, {})
     # -- approximate ------------------------------------------------------------------------------
     t0 = time.perf_counter()
     from catalog.search.ivf import FORMAT
@@ -223,6 +260,7 @@ def main(argv=None):
         return lat_top, lat_rng, rec_top, rec_rng, sizes
 
     lat_top, lat_rng, rec_top, rec_rng, sizes = approx_runs(anchors[20:20 + args.approx_queries])
+    faiss_s = scan2_s
     row("approximate top-100, p50", statistics.median(lat_top), faiss_s,
         f"recall@100 {np.mean(rec_top):.4f} (min {min(rec_top):.2f}); p90 {np.percentile(lat_top, 90) * 1000:.1f} ms")
     row("approximate score range, p50", statistics.median(lat_rng), faiss_s,
@@ -243,11 +281,20 @@ def main(argv=None):
                              capture_output=True, text=True, check=True)
         mem[backend] = (json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"], os.getloadavg()[0])
 
-    print(f"\n{n} × {dims}, {threads()} threads; index: {info['nlist']} lists (largest {info.get('largest_list')} rows), "
-          f"alpha {info.get('alpha')}, calibration needed up to {info['nprobe']} lists (cap {info.get('max_lists')}), "
-          f"calibrated recall {info['recall_at_100']} (unstructured sample share "
-          f"{info.get('unstructured_share')}, their recall {info.get('unstructured_recall')}), built in {info.get('build_seconds', build_s)} s; "
-          f"cache build/load {cache_s:.1f} s\n")
+    return report(rows, n, dims, info, cache_s, raw_mib, mem)
+
+
+def report(rows, n, dims, info, cache_s, raw_mib, mem):
+    from catalog.threads import threads
+    from catalog.vectors import codes as codes_mod
+
+    print(f"\n{n} × {dims}, {threads()} threads, SAD kernel {codes_mod.kernel_isa()}, cache build/load {cache_s:.1f} s")
+    if info:
+        print(f"\n{n} × {dims}, {threads()} threads; index: {info['nlist']} lists (largest {info.get('largest_list')} rows), "
+              f"alpha {info.get('alpha')}, calibration needed up to {info['nprobe']} lists (cap {info.get('max_lists')}), "
+              f"calibrated recall {info['recall_at_100']} (unstructured sample share "
+              f"{info.get('unstructured_share')}, their recall {info.get('unstructured_recall')}), built in {info.get('build_seconds')} s; "
+              f"cache build/load {cache_s:.1f} s\n")
     print("| measurement | median ms | ratio | note | load (1 min) |")
     print("|---|---:|---:|---|---:|")
     for name, ms, ratio, note, load in rows:

@@ -13,23 +13,7 @@
  * SAD over uint8 uses AVX2's vpsadbw (32 bytes per instruction) when the CPU has it, with a
  * portable scalar path otherwise. Queries are handed out in chunks to worker threads (pthreads).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <float.h>
-#include <limits.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define HAVE_X86 1
-#else
-#define HAVE_X86 0
-#endif
+#include "native.h"
 
 #define QCHUNK 128     /* queries per work item (their bytes stay in L2) */
 #define PTILE_BYTES (128 * 1024) /* pool rows scanned per tile by one chunk (L2) */
@@ -640,16 +624,6 @@ __attribute__((target("avx2"))) static double max_abs_avx2(const float *x, Py_ss
 #endif
 
 /* ---------------------------------------------------------------- Python entry point */
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t nbytes, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
-    if (view->len != nbytes) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, nbytes, view->len);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static void *aligned(size_t n) {
     void *p = NULL;
     if (posix_memalign(&p, 64, n ? n : 64)) return NULL;

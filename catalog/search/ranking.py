@@ -167,4 +167,4 @@ def rank(matches: Matches, order: str, k: int | None, exclude: list[str], where_
     else:
         with con_factory() as con:
             idx = select_by_column(con, uuids_fn(), kept.positions, sort, order, k, embedding_id)
-    return kept.subset(idx), len(kept), None if groups is None else groups.subset(idx)
+    return kept.subset(idx), len(kept) + matches.unlisted, None if groups is None else groups.subset(idx)

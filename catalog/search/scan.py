@@ -15,7 +15,7 @@ import numpy as np
 
 from ..threads import threads
 
-__all__ = ["l1_scan", "executor", "threads"]
+__all__ = ["l1_scan", "l1_rows", "executor", "threads"]
 
 _BLOCK_ROWS_ONE = 65_536       # rows per kernel call for a single query
 _CACHE_BYTES = 1 << 20         # block size for several queries: stays in the core's cache
@@ -84,4 +84,42 @@ def l1_scan(mat: np.ndarray, queries: np.ndarray, n_threads: int | None = None, 
                for a, b in zip(bounds[:-1], bounds[1:])]
     for f in futures:
         f.result()
+    return (out, which) if nearest else out
+
+
+def l1_rows(mat: np.ndarray, positions: np.ndarray, queries: np.ndarray, nearest: bool = False):
+    """:func:`l1_scan` restricted to the rows at ``positions`` (ascending): the same float32 values
+    (the same faiss kernel per pair) and, with ``nearest``, the same nearest query. Blocks where many
+    rows are wanted are scanned whole (no gather); elsewhere the wanted rows are gathered."""
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    positions = np.asarray(positions, dtype=np.int64)
+    out = np.empty(len(positions), dtype=np.float32)
+    which = np.zeros(len(positions), dtype=np.int32) if nearest else None
+    if len(positions) == 0:
+        return (out, which) if nearest else out
+    multi = nearest and len(queries) > 1
+    edges = np.searchsorted(positions, np.arange(0, len(mat) + _BLOCK_ROWS_ONE, _BLOCK_ROWS_ONE))
+    jobs = [(int(b), int(a), int(z)) for b, (a, z) in enumerate(zip(edges[:-1], edges[1:])) if z > a]
+
+    def run(job):
+        b, a, z = job
+        s = b * _BLOCK_ROWS_ONE
+        want = positions[a:z]
+        dense = (z - a) * 8 > _BLOCK_ROWS_ONE
+        part = np.asarray(mat[s:min(len(mat), s + _BLOCK_ROWS_ONE)]) if dense else np.asarray(mat[want])
+        d = np.empty(len(part), dtype=np.float32)
+        w = np.zeros(len(part), dtype=np.int32) if multi else None
+        _scan_part(part, queries, d, 0, len(part), w)
+        pick = want - s if dense else slice(None)
+        out[a:z] = d[pick]
+        if multi:
+            which[a:z] = w[pick]
+
+    t = max(1, min(threads(), len(jobs)))
+    if t == 1:
+        for j in jobs:
+            run(j)
+    else:
+        for f in [executor(t).submit(run, j) for j in jobs]:
+            f.result()
     return (out, which) if nearest else out

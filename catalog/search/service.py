@@ -224,16 +224,16 @@ class Searcher:
                 matches.complete = True
                 be, exclude, where_sql = chosen.exact, [], None  # already excluded and filtered
             else:
-                be, matches = self._matches(be, chosen.exact, queries, spec, k)
+                be, matches = self._matches(be, chosen.exact, queries, spec, k, exclude)
         else:
             choice = given_range(spec.min_score, spec.max_score)
             try:
-                be, matches = self._matches(be, chosen.exact, queries, spec, k)
+                be, matches = self._matches(be, chosen.exact, queries, spec, k, exclude)
             except EngineError as exc:  # the automatic choice falls back to the local scan, and says so
                 if not chosen.auto:
                     raise
                 chosen.warnings.append(f"{exc}; searched locally instead")
-                be, matches = self._matches(chosen.exact, chosen.exact, queries, spec, k)
+                be, matches = self._matches(chosen.exact, chosen.exact, queries, spec, k, exclude)
             if not matches.complete and chosen.auto:
                 be = chosen.exact
                 matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
@@ -246,7 +246,7 @@ class Searcher:
                 None if groups is None else groups.subset(rest))
 
     @staticmethod
-    def _matches(be, exact, queries, spec: SearchSpec, k):
+    def _matches(be, exact, queries, spec: SearchSpec, k, exclude=()):
         """Ask ``be`` what its capabilities let it answer; the exact scan answers the rest. Returns the
         backend that answered and its matches."""
         caps = be.capabilities
@@ -256,7 +256,7 @@ class Searcher:
             caps = be.capabilities
         use_k = spec.sort == "score" and spec.group_by is None and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
         return be, be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
-                                   order=spec.order, where=spec.where))
+                                   order=spec.order, where=spec.where, exclude=tuple(exclude)))
 
     def _anchor_vectors(self, be, emb, rows, raw, what) -> np.ndarray:
         vecs, missing = be.vectors([r["id"] for r in rows]) if rows else (np.empty((0, emb.dims), np.float32), [])

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from . import codes
 from ..errors import CatalogBusy
 from ..store import registered, scalar
 from ..store.space import disk_full, is_out_of_space
@@ -129,6 +130,7 @@ class VectorCache:
             for memo in (_memo, _uuid_memo, _key_memo):
                 for key in [k for k in memo if k[0] == str(store.path) and k[1] == embedding_id]:
                     del memo[key]
+        codes.forget(store.path, embedding_id)
         if store.cache_dir.exists():
             for p in store.cache_dir.glob(f"{embedding_id}-v*"):
                 shutil.rmtree(p, ignore_errors=True)

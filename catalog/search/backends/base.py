@@ -73,7 +73,10 @@ class Query:
     (a row's score is its best score over the rows). ``limit_hint`` is ``offset + limit`` (None:
     every match is needed), given only to backends whose capabilities use it; ``order`` the order.
     ``where`` is the spec's filter document: a backend may use it to narrow its candidates (the service
-    applies the filter to its matches unless ``Capabilities.filters``).
+    applies the filter to its matches unless ``Capabilities.filters``). ``exclude`` holds the row ids the
+    service drops from the matches (the anchors): a backend that lists only the rows the top
+    ``limit_hint`` needs lists these too where they are in range, so that its ``unlisted`` count holds
+    none of them.
     """
 
     vectors: np.ndarray
@@ -82,6 +85,7 @@ class Query:
     limit_hint: int | None = None
     order: str = "desc"
     where: dict | None = None
+    exclude: tuple = ()
 
 
 @dataclass
@@ -91,7 +95,10 @@ class Matches:
     ``table`` is sorted by row id (position order is id order). ``complete`` is False when an
     approximate backend may have missed rows in the range (the total is then a lower bound).
     ``anchors`` (several query vectors only; None otherwise) holds, for each match, the index of the
-    query vector that gave its score (the nearest one; ties: the lowest index).
+    query vector that gave its score (the nearest one; ties: the lowest index). ``unlisted`` counts the
+    rows in the range that are not listed (a backend answering a top ``limit_hint`` without a filter may
+    leave out rows that cannot reach the page); the total is ``len`` plus it. A subset lists what it
+    lists: ``unlisted`` stays with the matches the backend returned.
     """
 
     table: np.ndarray
@@ -99,6 +106,7 @@ class Matches:
     scores: np.ndarray
     complete: bool = True
     anchors: np.ndarray | None = None
+    unlisted: int = 0
 
     def __len__(self) -> int:
         return len(self.positions)
