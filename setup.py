@@ -14,24 +14,19 @@ backend scans the float32 cache (or, when the codes are forced on, the codes in 
 
 from setuptools import Extension, setup
 
+
+
+def threaded(name: str, source: str) -> Extension:
+    """An optional pthreads kernel with strict float semantics (no contraction, no fast math)."""
+    return Extension(name, sources=[f"catalog/_native/{source}"], depends=["catalog/_native/native.h"],
+                     extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
+                     extra_link_args=["-pthread"], optional=True)
+
+
 setup(
     ext_modules=[
-        Extension(
-            "catalog._l1kernel",
-            sources=["catalog/_native/l1kernel.c"],
-            depends=["catalog/_native/native.h"],
-            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
-            extra_link_args=["-pthread"],
-            optional=True,
-        ),
-        Extension(
-            "catalog._codes",
-            sources=["catalog/_native/codes.c"],
-            depends=["catalog/_native/native.h"],
-            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
-            extra_link_args=["-pthread"],
-            optional=True,
-        ),
+        threaded("catalog._l1kernel", "l1kernel.c"),
+        threaded("catalog._codes", "codes.c"),
         Extension(
             "catalog._ndjson",
             sources=["catalog/_native/ndjson.c"],

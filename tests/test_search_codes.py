@@ -234,3 +234,20 @@ def test_more_anchors_than_a_codes_scan_takes_use_the_float32_scan(catalog, monk
     monkeypatch.setattr(cm, "MAX_QUERIES", 3)
     assert cat.search("codes", anchors=keys[:3], aggregate="max", min_score=0.6).to_dict(details=True) == want
     assert calls == [1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_shapes_equal_the_float32_scan(seed):
+    """Random dims (odd ones too), clusters, ranges, k, anchor counts and exclusions."""
+    rng = np.random.default_rng(seed)
+    dims = int(rng.choice([8, 13, 64, 130]))
+    x = normalize(clustered(int(rng.integers(500, 5000)), dims, clusters=int(rng.integers(1, 30)),
+                            noise=float(rng.uniform(0.05, 1.5)), seed=seed))
+    c = cm.build(x)
+    for _ in range(4):
+        q = x[rng.choice(len(x), size=int(rng.integers(1, 6)), replace=False)]
+        lo = float(rng.choice([0.0, rng.uniform(0.3, 0.95)]))
+        hi = float(rng.choice([1.0, rng.uniform(lo, 1.0)]))
+        _check(c, x, q, lo, hi)
+        _check(c, x, q, lo, hi, k=int(rng.integers(1, 80)),
+               exclude=rng.choice(len(x), size=int(rng.integers(0, 4)), replace=False))
