@@ -1,7 +1,7 @@
 """The embedding catalog dashboard: ``streamlit run app.py`` (opens ``$CATALOG_DB``, else the demo catalog).
 
 Every page runs through this script: ``st.navigation`` below is the app's one navigation, and each URL
-(``/``, ``/slices``, ``/labeling``, ``/embeddings``) is the ``url_path`` of one ``st.Page``. Streamlit
+(``/``, ``/slices``, ``/labeling``, ``/embeddings``, ``/map``) is the ``url_path`` of one ``st.Page``. Streamlit
 still treats the ``pages/`` folder as an old-style multipage app until ``st.navigation`` has run once in
 the server process, so on a fresh server a bookmark to ``/labeling`` runs ``pages/labeling.py`` on its
 own; the page scripts notice that (no entry mark in the session) and hand over to this script (:func:`enter`).
@@ -30,6 +30,7 @@ def main() -> None:
                             url_path="labeling"),
         "embeddings": st.Page("pages/embeddings.py", title="Embeddings", icon=":material/hub:",
                               url_path="embeddings"),
+        "map": st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:", url_path="map"),
         "batches": st.Page("pages/batches.py", title="Batches", icon=":material/inventory_2:", url_path="batches"),
         "upload": st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
         "duplicates": st.Page("pages/duplicates.py", title="Duplicates", icon=":material/content_copy:",

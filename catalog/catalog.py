@@ -16,6 +16,7 @@ from .embeddings import Embedding, Embeddings
 from .engine import Engines
 from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecision, ReviewReport
 from .labels import LabelImportReport, Labels
+from .maps import EmbeddingMap, Maps
 from .metadata import Metadata
 from .models import ComputeReport, Models
 from .quality import DEFAULT_MIN_SCORE, Comparer, DuplicateReport, Duplicates, Uniqueness
@@ -51,6 +52,7 @@ class Catalog:
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
         self.shared = SharedSearches(self.store)
+        self.maps = Maps(self.store, self.cache, self.embeddings, self.searcher)  # cat.maps.info / point_values / export
         # -- labels and labeling --
         self.labels = Labels(self.store, self.refs, self.slices)
         self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices)
@@ -187,21 +189,14 @@ class Catalog:
 
     # -- search --------------------------------------------------------------------------------------
     def search(self, spec, *args, **kwargs):
-        """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the
-        keyword form ``search(embedding, anchors=(), negative_anchors=(), min_score=None, max_score=None,
-        aggregate="mean", where=None, limit=50, offset=0, order=None, include_anchors=False, text=None,
-        image=None, backend=None, sort="score", group_by=None)``. ``sort`` orders the rows in the range by
-        ``"score"``, ``"global_key"``, ``"created"`` or ``"uniqueness"`` (``order``: desc/asc; None: best score
-        first, keys A–Z, newest first, most unique first); ties by row id; it never changes which rows match.
-        ``group_by`` (a metadata field) returns each group's best row with ``group``/``group_size``; the
-        total and the page then count groups. With ``aggregate="max"`` each hit's
-        ``anchor`` names the anchor that gave its score. Anchors are row ids or global_keys, or raw vectors; ``text``/``image``
-        add an anchor encoded by the embedding's model; ``limit=None`` returns every match.
-
-        Without a range (both bounds None) it is chosen automatically: 0.85–1 when a row scores there,
-        else (and always for a text prompt) the best 100 rows. One bound alone keeps 0.85–1 for the
-        other. ``result.score_range`` (a :class:`RangeChoice`) says which range was used and why;
-        ``result.distribution`` holds the scores' histogram when the range was automatic."""
+        """Rows scoring within the spec's range: ``search(SearchSpec, Page=None, backend=None)``, or the keyword
+        form ``search(embedding, anchors=(), negative_anchors=(), min_score=None, max_score=None, ...,
+        limit=50, offset=0, backend=None)`` whose other keywords are :class:`SearchSpec`'s fields.
+        ``sort``: ``"score"``, ``"global_key"``, ``"created"`` or ``"uniqueness"`` (ties by row id; it never
+        changes which rows match); ``group_by`` (a metadata field) returns each group's best row and the total
+        and page count groups; with ``aggregate="max"`` each hit's ``anchor`` names the anchor that scored it;
+        ``limit=None`` returns every match. Without a range it is chosen automatically (0.85–1 when a row
+        scores there, else the best 100 rows); ``result.score_range`` says which and why."""
         return self.searcher.search(*split_call(spec, args, kwargs))
 
     def score_distribution(self, spec, *args, bins: int = 50, **kwargs):
@@ -235,6 +230,20 @@ class Catalog:
         """The score between ``a`` and ``b`` (row ids/global_keys, ``{"text": ...}`` or ``{"image": ...}``):
         the number a search from ``a`` shows for ``b``. See :mod:`catalog.quality.compare`."""
         return self.comparer.compare(a, b, embedding).score
+
+    # -- maps --------------------------------------------------------------------------------------------
+    def compute_map(self, embedding, method: str = "pca", progress=None) -> EmbeddingMap:
+        """Project the embedding's vectors to 2-D (``pca``, or ``umap`` with the Manhattan metric) and
+        cache the map beside the catalog; ``progress(done, total)`` as rows are projected."""
+        return self.maps.compute(embedding, method, progress=progress)
+
+    def get_map(self, embedding, method: str | None = None) -> EmbeddingMap:
+        """The cached map of the embedding's current vectors; :class:`NotFound` when none or stale."""
+        return self.maps.get(embedding, method)
+
+    def select_in_polygon(self, embedding, polygon) -> np.ndarray:
+        """Row ids of the map's points inside ``polygon`` (``[(x, y), ...]``) or on its boundary."""
+        return self.maps.select_in_polygon(embedding, polygon)
 
     # -- slices --------------------------------------------------------------------------------------
     def save_slice(self, name, spec=None, *args, **kwargs):

@@ -56,8 +56,8 @@ def save_slice_dialog(cat, what: str) -> None:
         if what == "search":
             spec = call(s.slice_spec)
         else:
-            rows = call(cat.get_datarows, selection.ids())
-            spec = None if rows is None else SearchSpec(where={"global_key": {"$in": [r["global_key"] for r in rows]}})
+            keys = call(cat.datarows.global_keys, selection.ids())  # one join: fast for a 100,000-point lasso
+            spec = None if keys is None else SearchSpec(where={"global_key": {"$in": keys}})
         if spec is None:
             return
         sl = call(cat.save_slice, name.strip(), spec, description=description.strip() or None, replace=replace)
@@ -167,15 +167,17 @@ def _labeled(message: str) -> None:
 
 
 # -- the toolbar -----------------------------------------------------------------------------------------------
-def toolbar(cat, s, total: int) -> None:
-    """Actions on the selection and on the whole result set, above the gallery."""
+def toolbar(cat, s, total: int, select_all=None) -> None:
+    """Actions on the selection and on the whole result set, above the gallery (``select_all``: the
+    callback of *Select all* where the rows shown are not the search's, as on the Map page)."""
     n = selection.count()
     err = session.take_error("toolbar")
     if err is not None:
         show_error(err)
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="toolbar"):
         st.markdown(f"**{n:,} selected**" if n else ":gray[No rows selected]")
-        st.button("Select all", key="act_select_all", icon=":material/select_all:", on_click=_select_all, args=(cat,),
+        st.button("Select all", key="act_select_all", icon=":material/select_all:",
+                  on_click=select_all or _select_all, args=() if select_all else (cat,),
                   help=f"Select all {total:,} rows of the results", disabled=total == 0)
         if n:
             st.button("Clear", key="act_clear_sel", icon=":material/deselect:", on_click=selection.clear)

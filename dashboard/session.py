@@ -25,7 +25,7 @@ import streamlit as st
 
 from catalog import CatalogError
 
-from .state import SearchState
+from .state import MapView, SearchState
 
 _ss = st.session_state
 
@@ -33,6 +33,7 @@ SEARCH, SLICE_BASE, URL_SEEN = "search", "_slice_base", "_url_seen"
 SELECTED, DIALOG, FLASH, GENERATION = "selected", "_dialog", "_flash", "_generation"
 RELOAD, IMAGE_GEN, ERRORS, PAGES, GOTO, ENTRY = "_reload_widgets", "_img_gen", "_errors", "_pages_by_name", "_goto", "_app_entry"
 OUTSIDE, CACHES, FORMS, LABELING, MEMORY = "_outside", "_caches", "_forms", "_labeling", "_memory"
+MAP = "_map"
 
 
 # -- widgets ----------------------------------------------------------------------------------------------
@@ -382,3 +383,12 @@ def hand_to_labeling(ids: list[str]) -> None:
     """The Catalog page's selection becomes the label-by-similarity page's rows."""
     lab = labeling()
     lab.handed_rows, lab.handed_source = list(ids), "Selected rows"
+
+
+
+# -- the map page ---------------------------------------------------------------------------------------------
+def map_view() -> MapView:
+    """The Map page's session (:class:`~dashboard.state.MapView`)."""
+    if MAP not in _ss:
+        _ss[MAP] = MapView()
+    return _ss[MAP]

@@ -198,3 +198,13 @@ class SearchState:
         d = asdict(self)
         d.pop("image")
         return d
+
+
+@dataclass
+class MapView:
+    """The Map page's session: the point the pointer rests on (its preview), what the last lasso or box
+    selected and how long it took, and the colour values computed for the current map and choice."""
+
+    hover: int | None = None
+    note: str | None = None
+    colours: tuple | None = None  # (key, colour indices, palette, legend)

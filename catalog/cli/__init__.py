@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..errors import CatalogError
 from ..store.space import disk_full, is_out_of_space
-from . import datarows, embeddings, engine, labels, models, quality, search, serve, slices, uniqueness
+from . import datarows, embeddings, engine, labels, maps, models, quality, search, serve, slices, uniqueness
 from .errors import render
 
-GROUPS = [embeddings, datarows, models, search, labels, slices, quality, uniqueness, serve, engine]
+GROUPS = [embeddings, datarows, models, search, labels, slices, quality, uniqueness, serve, engine, maps]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,7 @@ FLAGS = {
     "group_by": "--group-by",
     "neighbours": "--neighbours",
     "outliers": "--outliers",
+    "method": "--method",
 }
 
 # neutral hint (as the library words it) -> the command-line wording
@@ -89,6 +90,8 @@ HINTS: dict[str, str] = {
     "set one first (engine set URL)": "set one first (advtool engine set URL)",
     "set one first (engine set URL), then sync": "set one first (advtool engine set URL), then advtool engine sync",
     "compute the embedding's uniqueness (again) first": "run `advtool uniqueness EMBEDDING` first",
+    "compute the map": "run `advtool map compute EMBEDDING`",
+    "compute the map again": "run `advtool map compute EMBEDDING` again",
 }
 
 

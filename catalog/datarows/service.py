@@ -177,8 +177,7 @@ class DataRows:
         refs = [str(r) for r in refs]
         if not refs:
             return []
-        tbl = pa.table({"pos": pa.array(range(len(refs)), pa.int64()), "k": pa.array(refs, pa.string())})
-        with self.store.connect() as con, registered(con, tbl) as t:
+        with self.store.connect() as con, registered(con, _ordered(refs)) as t:
             rows = con.execute(f"SELECT m.pos, m.k, {_FIELDS} FROM ({resolution_sql(t)}) m "
                                "LEFT JOIN datarows d ON d.id = m.rid ORDER BY m.pos").fetchall()
         missing = [r[1] for r in rows if r[2] is None]
@@ -191,6 +190,20 @@ class DataRows:
                 seen.add(d["id"])
                 out.append(d)
         return out
+
+    def global_keys(self, row_ids) -> list[str]:
+        """The global_key of each data-row id, in the order given (one join, no row details: fast for
+        100,000 ids); an id that matches no row raises :class:`NotFound`."""
+        ids = [str(r) for r in row_ids]
+        if not ids:
+            return []
+        with self.store.connect() as con, registered(con, _ordered(ids)) as t:
+            got = con.execute(f"SELECT t.k, d.global_key FROM {t} t LEFT JOIN datarows d "
+                              "ON d.id = TRY_CAST(t.k AS UUID) ORDER BY t.pos").fetchall()
+        missing = [k for k, key in got if key is None]
+        if missing:
+            raise NotFound(f"no data row with id {shown(dict.fromkeys(missing))}")
+        return [key for _, key in got]
 
     def get_datarow(self, ref) -> dict:
         return self.get_datarows([ref])[0]
@@ -229,3 +242,8 @@ class DataRows:
         """Write every row (id, global_key, media_type, row_data, metadata) to a text stream."""
         check_format(fmt)
         return write_records(out, self.iter_datarows(), fmt, EXPORT_COLUMNS)
+
+
+def _ordered(refs: list[str]) -> pa.Table:
+    """``(pos, k)``: the references with their positions, to join on and keep their order."""
+    return pa.table({"pos": pa.array(range(len(refs)), pa.int64()), "k": pa.array(refs, pa.string())})

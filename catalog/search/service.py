@@ -151,6 +151,12 @@ class Searcher:
         prepared = self._prepare(spec, "exact")
         return distribution_from_scores(self._all_scores(prepared).scores, bins, top)
 
+    def position_scores(self, spec: SearchSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Every row ``spec``'s query matches, whatever its range: its position in the embedding's
+        vector cache (row-id order) and its score. One exact scan; filter and anchor exclusion apply."""
+        found = self._all_scores(self._prepare(spec, "exact"))
+        return found.positions, found.scores
+
     def resolve_range(self, spec: SearchSpec) -> tuple[SearchSpec, RangeChoice]:
         """``spec`` with its range filled in, and the :class:`RangeChoice`: an automatic range is chosen
         from the query's scores (one exact scan); a given range is kept."""

@@ -1,0 +1,116 @@
+"""2-D projections of an embedding's normalised vectors: PCA (default) and UMAP (optional).
+
+PCA: the mean and the two principal axes are fitted on at most :data:`PCA_FIT_ROWS` rows (a seeded
+uniform sample when there are more; every row otherwise, which is then the exact PCA), from the
+covariance matrix in float64; every row is then projected in blocks read from the memory-mapped
+vector cache, so memory stays at one block whatever the size. The sign of each axis is fixed (its
+largest loading is positive), so the same vectors always give the same picture.
+
+UMAP (``umap-learn``, the ``map-umap`` extra) uses the Manhattan metric, the distance the score is
+made from; it runs on at most :data:`UMAP_MAX_ROWS` rows and needs at least :data:`UMAP_MIN_ROWS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CatalogError
+
+PCA_FIT_ROWS = 100_000   # rows the principal axes are fitted on (a seeded sample above that)
+BLOCK_ROWS = 65_536      # rows projected (and read from the cache) at a time
+UMAP_MAX_ROWS = 250_000  # UMAP's time and memory grow with the rows: above this, use PCA
+UMAP_MIN_ROWS = 10
+UMAP_NEIGHBOURS = 15
+SEED = 0
+
+
+def pca(matrix, progress=None) -> tuple[np.ndarray, list[float]]:
+    """``(n, 2)`` float32 coordinates of ``matrix``'s rows on its first two principal axes, and the
+    share of the variance each axis explains. ``progress(done, total)`` after each projected block."""
+    n, dims = matrix.shape
+    out = np.zeros((n, 2), dtype=np.float32)
+    if n < 2:
+        _report(progress, n, n)
+        return out, [0.0, 0.0]
+    mean, axes, explained = fit_axes(matrix)
+    offset = (mean @ axes).astype(np.float32)
+    w = axes.astype(np.float32)
+    _report(progress, 0, n)
+    for s in range(0, n, BLOCK_ROWS):
+        block = np.asarray(matrix[s:s + BLOCK_ROWS], dtype=np.float32)
+        out[s:s + len(block)] = block @ w - offset
+        _report(progress, min(n, s + BLOCK_ROWS), n)
+    return out, explained
+
+
+def fit_axes(matrix) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """The mean (float64, ``(dims,)``), the first two principal axes (``(dims, 2)``, signs fixed)
+    and their explained variance ratios, fitted on at most :data:`PCA_FIT_ROWS` rows."""
+    n, dims = matrix.shape
+    if n > PCA_FIT_ROWS:
+        pick = np.sort(np.random.default_rng(SEED).choice(n, PCA_FIT_ROWS, replace=False))
+    else:
+        pick = None
+    m = PCA_FIT_ROWS if pick is not None else n
+    total = np.zeros(dims, dtype=np.float64)
+    for s in range(0, m, BLOCK_ROWS):
+        total += _rows(matrix, pick, s).sum(axis=0, dtype=np.float64)
+    mean = total / m
+    cov = np.zeros((dims, dims), dtype=np.float64)
+    mean32 = mean.astype(np.float32)
+    for s in range(0, m, BLOCK_ROWS):
+        block = _rows(matrix, pick, s) - mean32
+        cov += (block.T @ block).astype(np.float64)
+    cov /= max(1, m - 1)
+    values, vectors = np.linalg.eigh(cov)
+    top = np.argsort(values)[::-1][:2]
+    axes = vectors[:, top]
+    if axes.shape[1] < 2:  # one dimension only: a zero second axis
+        axes = np.hstack([axes, np.zeros((dims, 2 - axes.shape[1]))])
+    big = np.argmax(np.abs(axes), axis=0)
+    axes = axes * np.where(axes[big, np.arange(axes.shape[1])] < 0, -1.0, 1.0)
+    trace = float(values.clip(min=0).sum())
+    explained = [float(max(values[i], 0.0) / trace) if trace > 0 else 0.0 for i in top]
+    return mean, axes, (explained + [0.0, 0.0])[:2]
+
+
+def _rows(matrix, pick, s) -> np.ndarray:
+    if pick is None:
+        return np.asarray(matrix[s:s + BLOCK_ROWS], dtype=np.float32)
+    return np.asarray(matrix[pick[s:s + BLOCK_ROWS]], dtype=np.float32)
+
+
+def umap_available() -> bool:
+    """Whether ``umap-learn`` can be imported here."""
+    try:
+        import umap  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken install (numba, llvmlite) counts as absent
+        return False
+    return True
+
+
+def umap(matrix, progress=None) -> tuple[np.ndarray, None]:
+    """``(n, 2)`` float32 UMAP coordinates with the Manhattan metric (no explained variance)."""
+    n = matrix.shape[0]
+    if n > UMAP_MAX_ROWS:
+        raise CatalogError(f"UMAP is limited to {UMAP_MAX_ROWS:,} rows (this embedding has {n:,}); "
+                           "use the `method` pca", field="method")
+    if n < UMAP_MIN_ROWS:
+        raise CatalogError(f"UMAP needs at least {UMAP_MIN_ROWS} rows (this embedding has {n}); "
+                           "use the `method` pca", field="method")
+    try:
+        import umap as umap_lib
+    except Exception:  # noqa: BLE001
+        raise CatalogError("UMAP needs the umap-learn package (install embedding-catalog[map-umap]); "
+                           "the `method` pca needs nothing more", field="method") from None
+    _report(progress, 0, n)
+    reducer = umap_lib.UMAP(n_components=2, metric="manhattan", n_neighbors=min(UMAP_NEIGHBOURS, n - 1),
+                            low_memory=True, verbose=False)
+    xy = reducer.fit_transform(np.asarray(matrix, dtype=np.float32))
+    _report(progress, n, n)
+    return np.ascontiguousarray(xy, dtype=np.float32), None
+
+
+def _report(progress, done, total) -> None:
+    if progress is not None:
+        progress(done, total)
