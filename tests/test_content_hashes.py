@@ -141,3 +141,13 @@ def test_score_of_a_row_and_an_outside_image_equals_the_search(cat, image_folder
         cat.score(a, a)
     with pytest.raises(CatalogError, match="has no vector in embedding other"):
         cat.score(a, b, "other")
+
+
+def test_score_of_a_row_and_a_text_prompt_equals_the_search(cat, text_records):
+    cat.import_datarows(text_records)
+    cat.compute_embeddings("all-minilm-l6-v2")
+    prompt = "a football game"
+    res = cat.search("all-minilm-l6-v2", text=prompt, min_score=0.0, max_score=1.0, limit=None)
+    assert len(res.results) == 8
+    for hit in res.results:
+        assert abs(cat.score({"text": prompt}, hit.global_key, "all-minilm-l6-v2") - hit.score) <= SCORE_ATOL
