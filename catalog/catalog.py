@@ -55,7 +55,8 @@ class Catalog:
         self.maps = Maps(self.store, self.cache, self.embeddings, self.searcher)  # cat.maps.info / point_values / export
         # -- labels and labeling --
         self.labels = Labels(self.store, self.refs, self.slices)
-        self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices)
+        self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices,
+                                 self.engines)
         # -- batches and metadata --
         self.batches = Batches(self.store, self.refs, self.datarows, self.slices)
         self.metadata = Metadata(self.store, self.refs, self.slices)
@@ -348,10 +349,12 @@ class Catalog:
         return self.labels.export_labels(out, fmt, slice)
 
     def label_by_similarity(self, embedding, rows=None, results: int = 10, threshold: float = 0.30,
-                            top_only: bool = False, save: bool = False, slice=None) -> LabelBySimilarityResult:
+                            top_only: bool = False, save: bool = False, slice=None,
+                            backend=None) -> LabelBySimilarityResult:
         """Suggest labels for ``rows`` (refs, a Slice, a SearchResult, ``"unlabeled"``; or ``slice=``) from their
-        ``results`` nearest labeled rows (PRODUCT.md §4); ``save`` writes them unreviewed (see the service)."""
-        return self.labeling.label_by_similarity(embedding, rows, results, threshold, top_only, save, slice)
+        ``results`` nearest labeled rows (PRODUCT.md §4); ``save`` writes them unreviewed; ``backend``: exact
+        or qdrant (the vector engine; the same result). See the service."""
+        return self.labeling.label_by_similarity(embedding, rows, results, threshold, top_only, save, slice, backend)
 
     def label_vector(self, embedding, vector, results: int = 10, threshold: float = 0.30, top_only: bool = False):
         """Label suggestions (a :class:`RowSuggestions`) for an outside vector, by the rule of label_by_similarity."""

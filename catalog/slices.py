@@ -67,13 +67,14 @@ class Slice:
         """The keyword arguments of :meth:`Catalog.search` this slice stands for."""
         return self.spec.kwargs()
 
-    def rows(self, limit: int | None = 50, offset: int = 0) -> SearchResult:
-        """One page of the slice's rows as a ``SearchResult`` (``limit=None``: all of them)."""
-        return self.service.rows(self, Page(limit, offset))
+    def rows(self, limit: int | None = 50, offset: int = 0, backend=None) -> SearchResult:
+        """One page of the slice's rows as a ``SearchResult`` (``limit=None``: all of them); ``backend``
+        as in :meth:`Catalog.search` (a filter slice needs none)."""
+        return self.service.rows(self, Page(limit, offset), backend)
 
-    def row_ids(self) -> list[str]:
+    def row_ids(self, backend=None) -> list[str]:
         """Every row id of the slice, in the slice's order."""
-        return self.service.row_ids(self)
+        return self.service.row_ids(self, backend)
 
     def delete(self) -> None:
         self.service.delete_slice(self.name)
@@ -128,19 +129,19 @@ class Slices:
         return [r[0] for r in rows]
 
     # -- running a slice -----------------------------------------------------------------------------
-    def rows(self, s: Slice, page: Page) -> SearchResult:
+    def rows(self, s: Slice, page: Page, backend=None) -> SearchResult:
         spec = s.spec
         if spec.is_filter_only:
             sort, order = spec.listing_sort
             return self.filter_datarows(spec.where, limit=page.limit, offset=page.offset, sort=sort, order=order)
-        return self.searcher.search(spec, page)
+        return self.searcher.search(spec, page, backend)
 
-    def row_ids(self, s: Slice) -> list[str]:
+    def row_ids(self, s: Slice, backend=None) -> list[str]:
         spec = s.spec
         if spec.is_filter_only:
             sort, order = spec.listing_sort
             return self.filter_row_ids(spec.where, sort=sort, order=order)
-        return list(self.searcher.row_ids(spec))
+        return list(self.searcher.row_ids(spec, backend))
 
     # -- saving --------------------------------------------------------------------------------------
     def stored_spec(self, spec: SearchSpec) -> SearchSpec:

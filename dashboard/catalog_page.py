@@ -161,6 +161,12 @@ def _draw_results(cat) -> None:
             show_error(exc)
         address.write_url(cat, s)
         return
+    for note in page.warnings:  # e.g. the vector engine failed and the search ran locally
+        status.warning(note, icon=":material/warning:")
+    if not page.complete:
+        measured = "" if page.recall is None else f" (measured recall {page.recall:.3f})"
+        status.caption(f":material/info: Approximate answer from the {page.backend} backend{measured}: "
+                       "rows in the range may be missing and the total is a lower bound.")
     pages = max(1, math.ceil(page.total / PER_PAGE))
     s.page = min(s.page, pages)
     for key in ("w_page", "w_page_top"):

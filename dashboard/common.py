@@ -156,6 +156,16 @@ def _embeddings(path: str) -> list[dict]:
     return [dict(e.to_dict(count=counts.get(e.id, 0)), version=e.version) for e in cat.get_embeddings()]
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _backends(path: str) -> tuple[str, ...]:
+    return _open(path).searcher.backends()
+
+
+def backends(cat: Catalog) -> tuple[str, ...]:
+    """The search backend choices ("auto" first; the vector engine's when one is set; cached a few seconds)."""
+    return _backends(str(cat.path))
+
+
 def embeddings(cat: Catalog) -> list[dict]:
     """Every embedding as a dict with its vector count (cached for a few seconds)."""
     return _embeddings(str(cat.path))

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from . import range_panel, session
-from .common import embedding_label, embeddings, worded
+from .common import backends, embedding_label, embeddings, worded
 from .state import SearchState
 
 from catalog import CatalogError
@@ -17,6 +17,8 @@ from catalog.metadata import parse_value
 AGGREGATES = {"mean": "Mean", "max": "Any"}
 LABEL_STATES = ["Any", "Labeled", "Unlabeled"]
 MEDIA = {"all": "All", "image": "Images", "text": "Texts"}
+BACKENDS = {"auto": "Automatic", "exact": "Exact scan", "approximate": "Approximate (IVF index)",
+            "qdrant": "Qdrant (exact mode)", "qdrant-hnsw": "Qdrant HNSW (approximate)"}
 
 
 # -- keeping widgets and the state in step ------------------------------------------------------------
@@ -28,6 +30,7 @@ def _push(s: SearchState) -> None:
     values = {
         "w_emb": s.embedding,
         "w_agg": s.aggregate,
+        "w_backend": s.backend,
         "w_text": s.text or "",
         "w_group": s.group_by or "",
         **pickers,
@@ -48,6 +51,10 @@ def _on_aggregate() -> None:
 
 def _on_group() -> None:
     session.update(group_by=(session.widget("w_group") or "").strip() or None)
+
+
+def _on_backend() -> None:
+    session.update(backend=session.widget("w_backend") or "auto")
 
 
 def _on_text() -> None:
@@ -197,6 +204,10 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
         match = next((e["name"] for e in embs if s.embedding and s.embedding in (e["id"], e["name"])), None)
         s.embedding = match or default_embedding(embs)
         session.mark_reload()
+    choices = backends(cat)
+    if s.backend not in choices:  # e.g. the engine was unset: the automatic choice again
+        s.backend = "auto"
+        session.mark_reload()
     _push(s)
     sb = st.sidebar
     sb.selectbox("Embedding", names, key="w_emb", on_change=_on_embedding,
@@ -213,6 +224,11 @@ def render(cat, s: SearchState, meta_keys: list[str]) -> None:
                  format_func=lambda k: k or "No grouping",
                  help="One card per value of a metadata field (e.g. a product id): the group's best-scoring row and "
                       "how many rows the group has; rows without the field are groups of one. Similarity searches only.")
+    sb.selectbox("Search backend", choices, key="w_backend", on_change=_on_backend,
+                 format_func=lambda b: BACKENDS.get(b, b),
+                 help="Automatic: the vector engine when it holds the embedding's current copy, else the exact scan "
+                      "(the approximate index above 200,000 vectors). Qdrant choices appear when an engine is set "
+                      "(advtool engine set). Approximate ones may miss rows; they say so with their measured recall.")
 
     with sb.expander("Query by text or image", expanded=bool(s.text or s.image)):
         st.text_input("Text prompt", key="w_text", on_change=_on_text, max_chars=1000,

@@ -31,6 +31,10 @@ class Page:
     labels: dict[str, list[str]] = field(default_factory=dict)
     score_range: object = None            # the library's RangeChoice for similarity results (which range, why)
     distribution: object = None           # its ScoreDistribution when the range was automatic (same scan)
+    warnings: list[str] = field(default_factory=list)  # the search's notes (e.g. the engine failed: searched locally)
+    backend: str | None = None            # the backend that answered a similarity search
+    complete: bool = True                 # False: an approximate answer that may miss rows
+    recall: float | None = None           # its measured recall, when not complete
 
 
 def _kept(name: str, key, make):
@@ -94,9 +98,10 @@ def fetch(cat, s: SearchState, per_page: int = PER_PAGE) -> Page:
     offset = (s.page - 1) * per_page
     t0 = time.perf_counter()
     if s.is_similarity:
-        res = cat.search(s.spec(), SearchPage(per_page, offset))
+        res = cat.search(s.spec(), SearchPage(per_page, offset), backend=s.backend)
         page = Page(res.total, _rows_for(cat, res.results, _anchor_keys(cat, s)), mode="similar",
-                    score_range=res.score_range, distribution=res.distribution)
+                    score_range=res.score_range, distribution=res.distribution, warnings=list(res.warnings),
+                    backend=res.backend, complete=res.complete, recall=res.recall)
     elif s.where or s.sort != "score":
         sort, order = s.listing()
         res = cat.filter_datarows(s.where, limit=per_page, offset=offset, sort=sort, order=order)
@@ -137,7 +142,7 @@ def distribution(cat, s: SearchState, page: Page | None = None):
 def all_ids(cat, s: SearchState) -> list[str]:
     """Every row id of the state's result set (for "select all" and for labeling the results)."""
     if s.is_similarity:
-        return list(cat.search_row_ids(s.spec()))
+        return list(cat.search_row_ids(s.spec(), backend=s.backend))
     if s.where or s.sort != "score":
         sort, order = s.listing()
         return list(cat.filter_row_ids(s.where, sort=sort, order=order))

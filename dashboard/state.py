@@ -35,6 +35,7 @@ class SearchState:
     group_by: str | None = None           # a metadata field: one card per group (SearchSpec.group_by)
     page: int = 1
     slice: str | None = None              # the slice this state was opened from
+    backend: str = "auto"                 # the search backend (Catalog.search's backend=; not in the URL)
 
     # -- what kind of query -----------------------------------------------------------------------
     @property
@@ -65,7 +66,8 @@ class SearchState:
             return None if x is None else round(x, 4)
         return (self.embedding, tuple(self.anchors), tuple(self.negatives), r(self.min_score),
                 r(self.max_score), self.aggregate, json.dumps(self.where, sort_keys=True),
-                self.text, hash(self.image) if self.image else None, self.order, self.sort, self.group_by)
+                self.text, hash(self.image) if self.image else None, self.order, self.sort, self.group_by,
+                self.backend)
 
     def spec(self) -> SearchSpec:
         """The library's description of this search (``Catalog.search`` / ``search_row_ids``)."""

@@ -14,11 +14,12 @@ from catalog import Catalog, CatalogError, Page, SearchSpec  # noqa: E402
 from catalog.cli import main  # noqa: E402
 from catalog.engine.client import EngineError, connect  # noqa: E402
 from catalog.engine.filters import to_engine_filter  # noqa: E402
-from catalog.engine.sync import BATCH  # noqa: E402
+from catalog.engine import sync  # noqa: E402
 from knn_support import SCORE_ATOL  # noqa: E402
 from search_support import clustered, make_rows  # noqa: E402
 
 N, DIMS = 2500, 16
+BATCH = 1000  # the sync's batch size in the interruption test
 
 
 @pytest.fixture(params=["edge", "local"])
@@ -96,8 +97,9 @@ def test_deletions_propagate(cat):
     assert not {h.id for h in res.results} & set(gone)
 
 
-def test_an_interrupted_sync_resumes(cat):
+def test_an_interrupted_sync_resumes(cat, monkeypatch):
     c, keys = cat
+    monkeypatch.setattr(sync, "BATCH", BATCH)  # several batches at this size (the default holds every row)
 
     def stop(name, done, total):
         if done >= BATCH:

@@ -37,13 +37,13 @@ def data(tmp_path_factory):
     return cat, keys, ids, x
 
 
-ENGINE_KINDS = ("edge", "local")  # the qdrant backend runs on Qdrant Edge (the real engine) and local mode
+ENGINE_KINDS = ("edge", "local")  # the qdrant backends run on Qdrant Edge (the real engine) and local mode
 
 
 def _backend_params():
     out = []
     for name in sorted(BACKENDS):
-        kinds = ENGINE_KINDS if name == "qdrant" else (None,)
+        kinds = ENGINE_KINDS if name.startswith("qdrant") else (None,)
         out += [pytest.param((name, kind), id=name if kind is None else f"{name}-{kind}") for kind in kinds]
     return out
 

@@ -7,12 +7,13 @@ The catalog is the one ``tools/bench_search.py`` builds (``--db``, same data: a 
 gaussian clusters plus 10 % noise rows) and is reused. Measured side by side and printed:
 
 * sync throughput (vectors/s, a full sync into a fresh ``edge:`` folder) and a no-change resync;
-* HNSW index build time (``EdgeShard.optimize``);
+* HNSW index build time and its calibration (``Engines.index``: ``EdgeShard.optimize``, then
+  ``hnsw_ef`` chosen against the exact scan, with the measured recall);
 * score-range searches (ranges holding ~100 rows around clustered anchors), p50/p99 for the exact,
-  approximate (IVF) and qdrant backends through ``Catalog.search``, and the qdrant backend's recall
-  (its rows against the exact ones: 1.0 expected, Qdrant's exact mode);
-* top-100 on the engine's HNSW index (``SearchParams(exact=False)``), p50/p99 and recall against the
-  exact top-100, next to the exact scan;
+  approximate (IVF), qdrant (exact mode) and qdrant-hnsw backends through ``Catalog.search``, and each
+  one's recall against the exact rows;
+* top-100 through ``Catalog.search`` on every backend, p50/p99 and recall against the exact top-100,
+  and straight on the engine's HNSW index (``SearchParams(hnsw_ef=ef)``) for a sweep of ef;
 * the process's peak memory against the raw float32 vectors.
 Targets (issue 16): sync ≥ 20k vectors/s; HNSW p50 ≤ 5 ms at recall ≥ 0.99 for clustered anchors.
 """
@@ -71,9 +72,9 @@ def main(argv=None):
     print(f"resync without changes: {time.perf_counter() - t0:.1f} s")
     cfg = cat.engines.config()
     engine, name = connect(cfg), cfg.collection(emb)
-    t0 = time.perf_counter()
-    engine._shard(name).optimize()
-    print(f"HNSW index build (optimize): {time.perf_counter() - t0:.1f} s")
+    meta = cat.engines.index("bench")
+    print(f"HNSW index build (optimize): {meta['index_seconds']:.1f} s, {meta['indexed_vectors']} vectors indexed; "
+          f"calibration {meta['calibration_seconds']:.1f} s: hnsw_ef {meta['ef']}, measured recall {meta['recall']:.4f}")
 
     t0 = time.perf_counter()
     cat.build_search_index("bench")
@@ -84,21 +85,24 @@ def main(argv=None):
     for a in anchors:
         top = cat.search(SearchSpec("bench", anchors=[a], min_score=0.0), Page(100), backend="exact").results
         ranges[a] = top[-1].score
-    times = {b: [] for b in ("exact", "approximate", "qdrant")}
-    recall = []
-    for a in anchors:
-        spec = SearchSpec("bench", anchors=[a], min_score=ranges[a])
-        got = {}
-        for b in times:
-            t0 = time.perf_counter()
-            res = cat.search(spec, Page(None), backend=b)
-            times[b].append(time.perf_counter() - t0)
-            got[b] = {h.id for h in res.results}
-        recall.append(len(got["qdrant"] & got["exact"]) / max(1, len(got["exact"])))
-    for b, t in times.items():
-        ratio = np.median(t) / np.median(times["exact"])
-        print(f"score range (~100 rows) {b:>11}: p50 {pct(t, 50):7.2f} ms  p99 {pct(t, 99):7.2f} ms  ({ratio:.2f}x exact)")
-    print(f"score range qdrant recall vs exact: {np.mean(recall):.4f}")
+    backends = ("exact", "approximate", "qdrant", "qdrant-hnsw")
+    for label, page, spec_of in (("score range (~100 rows)", Page(None), lambda a: SearchSpec(
+            "bench", anchors=[a], min_score=ranges[a])), ("top-100", Page(100), lambda a: SearchSpec(
+            "bench", anchors=[a], min_score=0.0))):
+        times, recall = {b: [] for b in backends}, {b: [] for b in backends}
+        for a in anchors:
+            got = {}
+            for b in backends:
+                t0 = time.perf_counter()
+                res = cat.search(spec_of(a), page, backend=b)
+                times[b].append(time.perf_counter() - t0)
+                got[b] = {h.id for h in res.results}
+            for b in backends:
+                recall[b].append(len(got[b] & got["exact"]) / max(1, len(got["exact"])))
+        for b, t in times.items():
+            ratio = np.median(t) / np.median(times["exact"])
+            print(f"{label} {b:>11}: p50 {pct(t, 50):7.2f} ms  p99 {pct(t, 99):7.2f} ms  ({ratio:.2f}x exact)  "
+                  f"recall {np.mean(recall[b]):.4f}")
 
     # top-100 on the HNSW index, straight on the engine
     import qdrant_edge as q

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..engine.client import EngineError
 from ..errors import AlreadyExists, CatalogBusy, CatalogError, NotFound, ValidationError
 from ..store import CatalogReadOnly
 
@@ -41,6 +42,7 @@ ERROR_RESPONSES = {status: {"model": ErrorBody, "description": text} for status,
     (400, "Bad input"), (401, "No, an unknown or a revoked token"), (403, "A read-only token on a write"),
     (404, "Unknown id, name or path"), (409, "A name already taken, or a read-only catalog file"),
     (413, "Body over the limit"), (422, "Failed validation"), (500, "Unexpected server error"),
+    (502, "The vector engine (Qdrant) failed: unreachable or refusing"),
     (503, "The catalog is busy (see Retry-After)"))}
 
 
@@ -59,6 +61,8 @@ class BodyTooLarge(ApiError):
 
 
 def status_of(exc: CatalogError) -> int:
+    if isinstance(exc, EngineError):
+        return 502  # the vector engine behind the catalog failed (unreachable, refusing)
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, (AlreadyExists, CatalogReadOnly)):

@@ -171,12 +171,11 @@ def build_router() -> APIRouter:
         data = await body_object(request)
         spec = spec_from_body(data)
         page = Page(_int(data, "limit", 50), _int(data, "offset", 0))
-        backend = data.get("backend") or "auto"
-        result = await _call(request.app.state.catalog.search, spec, page, backend=backend)
+        result = await _call(request.app.state.catalog.search, spec, page, backend=_backend(data.get("backend")))
         out = result.to_dict()
         if result.score_range is not None and result.score_range.automatic:
             out["score_range"] = result.score_range.to_dict()
-        return cli_json(out)
+        return cli_json(_notes(out, result))
 
     # -- slices -------------------------------------------------------------------------------------
     @r.get("/slices", dependencies=read, tags=["slices"])
@@ -188,9 +187,11 @@ def build_router() -> APIRouter:
         return cli_json((await _call(request.app.state.catalog.get_slice, name)).to_dict())
 
     @r.get("/slices/{name}/rows", dependencies=read, tags=["slices"])
-    async def slice_rows(request: Request, name: str, limit: int = Query(50, ge=0), offset: int = Query(0, ge=0)):
+    async def slice_rows(request: Request, name: str, limit: int = Query(50, ge=0), offset: int = Query(0, ge=0),
+                         backend: str = Query("auto")):
         s = await _call(request.app.state.catalog.get_slice, name)
-        return cli_json((await _call(s.rows, limit, offset)).to_dict())
+        result = await _call(s.rows, limit, offset, _backend(backend))
+        return cli_json(_notes(result.to_dict(), result))
 
     @r.put("/slices/{name}", dependencies=write, tags=["slices"],
            summary="Save a search as a slice: SearchSpec JSON plus `description` and `replace`")
@@ -232,7 +233,7 @@ def build_router() -> APIRouter:
 
     @r.post("/label-by-similarity", tags=["labels"],
             summary="Suggest labels: {\"embedding\", \"ids\" | \"slice\" | \"unlabeled\": true, \"results\", "
-                    "\"threshold\", \"top_only\", \"save\"}")
+                    "\"threshold\", \"top_only\", \"save\", \"backend\": \"exact\" | \"qdrant\"}")
     async def label_by_similarity(request: Request):
         data = await body_object(request)
         save = data.get("save", False)
@@ -245,7 +246,8 @@ def build_router() -> APIRouter:
         rows = data.get("ids") or ("unlabeled" if data.get("unlabeled") else None)
         result = await _call(request.app.state.catalog.label_by_similarity, data.get("embedding"), rows,
                              results=data.get("results", 10), threshold=data.get("threshold", 0.30),
-                             top_only=bool(data.get("top_only", False)), save=save, slice=data.get("slice"))
+                             top_only=bool(data.get("top_only", False)), save=save, slice=data.get("slice"),
+                             backend=_backend(data.get("backend")))
         out = result.to_dict()
         if save:
             out["saved"] = result.saved
@@ -280,6 +282,24 @@ def _json_object(text: str | None, field: str) -> dict:
     if not isinstance(value, dict):
         raise ApiError(400, "BadParameter", f"`{field}` must be a JSON object", field=field)
     return value
+
+
+def _backend(value) -> str:
+    if value is None:
+        return "auto"
+    if not isinstance(value, str):
+        raise ApiError(400, "BadParameter", f"`backend` must be a backend name, not {value!r}", field="backend")
+    return value
+
+
+def _notes(out: dict, result) -> dict:
+    """A search answer plus, where there are any, its ``warnings`` (e.g. the vector engine failed and the
+    automatic choice searched locally) and, for an approximate answer, ``complete: false`` and ``recall``."""
+    if result.warnings:
+        out["warnings"] = list(result.warnings)
+    if not result.complete:
+        out.update(backend=result.backend, complete=False, recall=result.recall)
+    return out
 
 
 def _ref(data: dict) -> str:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from ..catalog import Catalog
 from ..errors import CatalogError
 from ..filters import parse_filter
-from ..search import Page, SearchSpec
+from ..search import BACKENDS, Page, SearchSpec
 
 
 def open_catalog(args) -> Catalog:
@@ -116,3 +116,20 @@ def page_of(args) -> Page:
     if args.limit < 0 or args.offset < 0:
         raise CatalogError("`limit` and `offset` must not be negative", field="limit")
     return Page(args.limit, args.offset)
+
+
+def add_backend_flag(p) -> None:
+    p.add_argument("--backend", choices=["auto", *BACKENDS], default="auto",
+                   help="exact scan, approximate index, qdrant (the vector engine of `advtool engine`, exact mode), "
+                        "qdrant-hnsw (its HNSW index: approximate, measured recall), or auto (the engine when it "
+                        "holds the embedding's current version, else by size; default)")
+
+
+def print_notes(result) -> None:
+    """A search result's warnings, and a note when an approximate answer may miss rows (stderr)."""
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not result.complete:
+        measured = "" if result.recall is None else f" (measured recall {result.recall:.4f})"
+        print(f"note: the {result.backend} backend is approximate{measured}: rows in the range may be missing "
+              "and the total is a lower bound", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``advtool engine set|show|unset|sync|status``: the vector engine (Qdrant) a catalog scales out on
+"""``advtool engine set|show|unset|sync|status|index``: the vector engine (Qdrant) a catalog scales out on
 (a thin layer over the Catalog's engine methods)."""
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def register(sub, common):
     q.add_argument("embeddings", nargs="*", metavar="EMBEDDING", help="embedding ids or names (default: all with vectors)")
     q.add_argument("--json", action="store_true", help="print one report per embedding as JSON")
     q.set_defaults(func=cmd_sync)
+
+    q = es.add_parser("index", parents=[common],
+                      help="build the engine's HNSW index of synced embeddings and measure its recall (qdrant-hnsw)")
+    q.add_argument("embeddings", nargs="+", metavar="EMBEDDING", help="embedding ids or names")
+    q.add_argument("--json", action="store_true", help="print one description per embedding as JSON")
+    q.set_defaults(func=cmd_index)
 
     q = es.add_parser("status", parents=[common], help="per embedding: synced version, count and what is pending")
     q.add_argument("--json", action="store_true", help="print it as JSON")
@@ -87,6 +93,18 @@ def cmd_sync(args):
               f"({r.sent} sent, {r.deleted} deleted)")
     if not reports:
         print("nothing to sync (no embedding has vectors)")
+    return 0
+
+
+def cmd_index(args):
+    cat = open_catalog(args)
+    metas = [cat.engines.index(e) for e in args.embeddings]
+    if args.json:
+        print_json(metas)
+        return 0
+    for name, m in zip(args.embeddings, metas):
+        print(f"{name}: {m['indexed_vectors']} vectors indexed in {m['index_seconds']:g} s; hnsw_ef {m['ef']}, "
+              f"measured recall {m['recall']:.4f} (target {m['target_recall']:g}, {m['calibration_queries']} queries)")
     return 0
 
 

@@ -65,6 +65,9 @@ def register(sub, common):
     lbs.add_argument("--top-only", action="store_true", help="suggest only the best label (threshold not used)")
     lbs.add_argument("--save", action="store_true",
                      help="write the suggestions (source similarity, unreviewed; review with `advtool labels review`)")
+    lbs.add_argument("--backend", choices=["auto", "exact", "qdrant"], default="auto",
+                     help="where the neighbours are found: exact (the local scan; also auto, the default) or qdrant "
+                          "(the vector engine of `advtool engine`, exact mode: the same suggestions)")
     lbs.set_defaults(func=cmd_label_by_similarity)
     acts = lbs.add_subparsers(dest="lbs_action", metavar="ACTION")
     acts.required = False
@@ -148,7 +151,8 @@ def cmd_label_by_similarity(args):
     cat = open_catalog(args)
     rows = args.ids if args.ids else ("unlabeled" if args.unlabeled else None)
     result = cat.label_by_similarity(args.embedding, rows, slice=args.slice, results=args.results,
-                                     threshold=args.threshold, top_only=args.top_only, save=args.save)
+                                     threshold=args.threshold, top_only=args.top_only, save=args.save,
+                                     backend=args.backend)
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..search import BACKENDS
-from .common import (add_query_flags, open_catalog, page_of, print_distribution, print_hits, print_json, query_spec,
-                     range_note)
+from .common import (add_backend_flag, add_query_flags, open_catalog, page_of, print_distribution, print_hits,
+                     print_json, print_notes, query_spec, range_note)
 
 
 def register(sub, common):
@@ -21,9 +20,7 @@ def register(sub, common):
     add_query_flags(p)
     p.add_argument("--limit", type=int, default=50, help="rows per page (default 50)")
     p.add_argument("--offset", type=int, default=0, help="rows to skip (default 0)")
-    p.add_argument("--backend", choices=["auto", *BACKENDS], default="auto",
-                   help="exact scan, approximate index, qdrant (the vector engine of `advtool engine`), or auto "
-                        "(the engine when it holds the embedding's current version, else by size; default)")
+    add_backend_flag(p)
     p.add_argument("--json", action="store_true", help='print {"total": N, "results": [{"id","global_key","score"}]} '
                    '(plus "score_range" when the range was automatic, "distribution" with --histogram)')
     p.add_argument("--histogram", action="store_true",
@@ -37,8 +34,7 @@ def cmd_search(args):
     page = page_of(args)
     cat = open_catalog(args)
     result = cat.search(spec, page, backend=args.backend)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    print_notes(result)
     used = result.score_range
     note = range_note(used)
     if note:

@@ -7,7 +7,7 @@ import sys
 
 from ..metadata import parse_assignments
 from ..errors import CatalogError
-from .common import add_query_flags, open_catalog, print_hits, print_json, query_spec
+from .common import add_backend_flag, add_query_flags, open_catalog, print_hits, print_json, print_notes, query_spec
 
 
 def register(sub, common):
@@ -43,6 +43,7 @@ def _register_slices(sub, common):
     q.add_argument("--limit", type=int, default=50, help="rows per page (default 50)")
     q.add_argument("--offset", type=int, default=0, help="rows to skip (default 0)")
     q.add_argument("--json", action="store_true", help='print {"total": N, "results": [{"id","global_key","score"}]}')
+    add_backend_flag(q)
     q.set_defaults(func=cmd_slice_show)
 
     q = ss.add_parser("export", parents=[common],
@@ -105,7 +106,8 @@ def cmd_slice_list(args):
 
 def cmd_slice_show(args):
     result = open_catalog(args).get_slice(args.name).rows(limit=_nonneg(args.limit, "--limit"),
-                                                          offset=_nonneg(args.offset, "--offset"))
+                                                          offset=_nonneg(args.offset, "--offset"), backend=args.backend)
+    print_notes(result)
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -24,6 +24,7 @@ from ..errors import CatalogError
 from .config import EngineConfig
 
 PAGE = 10_000  # points per query or scroll page
+EDGE_INDEXING_KB = None  # an edge shard's segment size (KB) from which it is HNSW-indexed (None: Qdrant's default)
 _lock = threading.RLock()
 _open: dict[str, "Engine"] = {}
 
@@ -124,7 +125,7 @@ class ClientEngine(Engine):
 
     def upsert(self, name, ids, vectors, payloads) -> None:
         m = self.models
-        points = [m.PointStruct(id=i, vector=v.tolist(), payload=p) for i, v, p in zip(ids, vectors, payloads)]
+        points = [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, _lists(vectors), payloads)]
         with guarded(self.url, f"write to collection {name}"):
             self.client.upsert(name, points=points, wait=True)
 
@@ -132,13 +133,35 @@ class ClientEngine(Engine):
         with guarded(self.url, f"delete from collection {name}"):
             self.client.delete(name, points_selector=self.models.PointIdsList(points=list(ids)), wait=True)
 
-    def query(self, name, vector, threshold, flt, limit, offset) -> list[str]:
-        kw = {} if self.local else {"search_params": self.models.SearchParams(exact=True)}
+    def optimize(self, name) -> None:
+        """Build the HNSW index now where the engine does it on request (a server indexes by itself)."""
+
+    def indexed(self, name) -> int:
+        """Vectors the engine holds in its HNSW index (the rest are searched by a full scan)."""
+        with guarded(self.url, f"describe collection {name}"):
+            return int(self.client.get_collection(name).indexed_vectors_count or 0)
+
+    def query(self, name, vector, threshold, flt, limit, offset, ef=None) -> list[str]:
+        """Point ids within L1 ``threshold``, nearest first: Qdrant's exact mode, or its HNSW index
+        searched with ``hnsw_ef=ef`` when ``ef`` is given (local mode is always exact)."""
+        params = self.models.SearchParams(exact=True) if ef is None else self.models.SearchParams(hnsw_ef=int(ef))
+        kw = {} if self.local else {"search_params": params}
         with guarded(self.url, f"search collection {name}"):
             res = self.client.query_points(name, query=np.asarray(vector, np.float32).tolist(), limit=limit,
                                            offset=offset, score_threshold=threshold, query_filter=self._filter(flt),
                                            with_payload=False, with_vectors=False, **kw)
         return [str(p.id) for p in res.points]
+
+    def query_many(self, name, vectors, flt, limit) -> list[list[str]]:
+        """The ``limit`` nearest point ids of each vector (exact mode), in one request."""
+        m = self.models
+        qf = self._filter(flt)
+        kw = {} if self.local else {"params": m.SearchParams(exact=True)}
+        reqs = [m.QueryRequest(query=np.asarray(v, np.float32).tolist(), filter=qf, limit=limit, with_payload=False,
+                               with_vector=False, **kw) for v in vectors]
+        with guarded(self.url, f"search collection {name}"):
+            res = self.client.query_batch_points(name, requests=reqs)
+        return [[str(p.id) for p in r.points] for r in res]
 
     def _filter(self, flt):
         if flt is None:
@@ -199,7 +222,9 @@ class EdgeEngine(Engine):
                                   field="engine")
             else:
                 self._folder(name).mkdir(parents=True, exist_ok=True)
-                cfg = q.EdgeConfig(vectors=q.EdgeVectorParams(size=int(dims), distance=q.Distance.Manhattan))
+                opt = None if EDGE_INDEXING_KB is None else q.EdgeOptimizersConfig(indexing_threshold=EDGE_INDEXING_KB)
+                cfg = q.EdgeConfig(vectors=q.EdgeVectorParams(size=int(dims), distance=q.Distance.Manhattan),
+                                   optimizers=opt)
                 shard = q.EdgeShard.create(str(self._folder(name)), cfg)
         self.shards[name] = shard
         return shard
@@ -229,7 +254,7 @@ class EdgeEngine(Engine):
 
     def upsert(self, name, ids, vectors, payloads) -> None:
         q, shard = self.q, self._shard(name)
-        points = [q.Point(uuid.UUID(i), v, p) for i, v, p in zip(ids, np.asarray(vectors, np.float32), payloads)]
+        points = [q.Point(uuid.UUID(i), v, p) for i, v, p in zip(ids, _lists(vectors), payloads)]
         with guarded(self.url, f"write to shard {name}"):
             shard.update(q.UpdateOperation.upsert_points(points))  # the shard's WAL keeps it until flush
 
@@ -242,13 +267,31 @@ class EdgeEngine(Engine):
         with guarded(self.url, f"write shard {name}"):
             self._shard(name).flush()
 
-    def query(self, name, vector, threshold, flt, limit, offset) -> list[str]:
+    def optimize(self, name) -> None:
+        with guarded(self.url, f"index shard {name}"):
+            self._shard(name).optimize()  # blocks until the segments are merged and indexed (HNSW)
+
+    def indexed(self, name) -> int:
+        with guarded(self.url, f"describe shard {name}"):
+            return int(self._shard(name).info().indexed_vectors_count)
+
+    def query(self, name, vector, threshold, flt, limit, offset, ef=None) -> list[str]:
         q, shard = self.q, self._shard(name)
+        params = q.SearchParams(exact=True) if ef is None else q.SearchParams(hnsw_ef=int(ef), exact=False)
         with guarded(self.url, f"search shard {name}"):
             req = q.QueryRequest(limit=limit, offset=offset, query=q.Query.Nearest(np.asarray(vector, np.float32).tolist()),
                                  score_threshold=threshold, filter=self._filter(flt), with_payload=False,
-                                 with_vector=False, params=q.SearchParams(exact=True))
+                                 with_vector=False, params=params)
             return [str(p.id) for p in shard.query(req)]
+
+    def query_many(self, name, vectors, flt, limit) -> list[list[str]]:
+        q, shard = self.q, self._shard(name)
+        with guarded(self.url, f"search shard {name}"):
+            qf = self._filter(flt)
+            reqs = [q.QueryRequest(limit=limit, query=q.Query.Nearest(np.asarray(v, np.float32).tolist()), filter=qf,
+                                   with_payload=False, with_vector=False, params=q.SearchParams(exact=True))
+                    for v in vectors]
+            return [[str(p.id) for p in r] for r in shard.query_batch(q.QueryBatchRequest(reqs))]
 
     def _filter(self, flt):
         if flt is None:
@@ -270,6 +313,11 @@ class EdgeEngine(Engine):
             return q.HasIdCondition(set(c[1]))
 
         return q.Filter(**{k: [cond(c) for c in v] for k, v in flt.items() if v})
+
+
+def _lists(vectors) -> list:
+    """Vectors as lists of floats (what the libraries convert fastest), from lists or an array."""
+    return vectors if isinstance(vectors, list) else np.asarray(vectors, np.float32).tolist()
 
 
 def connect(cfg: EngineConfig) -> Engine:

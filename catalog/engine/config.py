@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CatalogError
+from ..store.connection import one, scalar
 
 KINDS = ("http", "edge", "local")
 MAX_SHARDS = 1024
@@ -114,8 +115,7 @@ def check_config(url, shards=None, replicas=None, api_key_env=None) -> EngineCon
 
 # -- the tables ----------------------------------------------------------------------------------------
 def read_config(con) -> EngineConfig | None:
-    row = con.execute("SELECT url, shards, replicas, api_key_env, catalog_key FROM engine_config "
-                      "WHERE key = 'engine'").fetchone()
+    row = one(con, "SELECT url, shards, replicas, api_key_env, catalog_key FROM engine_config WHERE key = 'engine'")
     return None if row is None else EngineConfig(*row)
 
 
@@ -128,7 +128,7 @@ def write_config(con, cfg: EngineConfig) -> None:
 
 
 def clear_config(con) -> bool:
-    had = con.execute("SELECT count(*) FROM engine_config").fetchone()[0] > 0
+    had = scalar(con, "SELECT count(*) FROM engine_config") > 0
     con.execute("DELETE FROM engine_config")
     con.execute("DELETE FROM engine_sync")
     return had
@@ -165,9 +165,9 @@ def payload_token(con) -> str:
     """A fingerprint of everything a payload is made of (global keys, media types, metadata, labels)
     over the whole catalog: it changes whenever any of it changes (conservatively: also for rows of
     other embeddings)."""
-    n, rows = con.execute("SELECT count(*), coalesce(bit_xor(hash(id, global_key, media_type, "
-                          "CAST(metadata AS VARCHAR))), 0) FROM datarows").fetchone()
-    m, labels = con.execute("SELECT count(*), coalesce(bit_xor(hash(row_id, label)), 0) FROM labels").fetchone()
+    n, rows = one(con, "SELECT count(*), coalesce(bit_xor(hash(id, global_key, media_type, "
+                       "CAST(metadata AS VARCHAR))), 0) FROM datarows")
+    m, labels = one(con, "SELECT count(*), coalesce(bit_xor(hash(row_id, label)), 0) FROM labels")
     return f"{n}:{rows}:{m}:{labels}"
 
 

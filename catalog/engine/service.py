@@ -14,6 +14,7 @@ import os
 from ..errors import CatalogError
 from . import config as cfgmod
 from .client import connect, disconnect
+from .hnsw import build_hnsw, current, hnsw_info
 from .sync import SyncReport, pending, sync_embedding
 
 
@@ -113,6 +114,39 @@ class Engines:
                         "state": rec.state if rec else "never", "current": fresh.vectors and fresh.payload,
                         "pending_send": todo["send"], "pending_delete": todo["delete"], "reason": fresh.reason})
         return out
+
+    def searchable(self, emb, what="the qdrant backend cannot search"):
+        """``(engine, collection, payload current)`` of ``emb``'s copy, which answers; raises a
+        :class:`CatalogError` (field ``backend``) when no engine is set or its copy is not current."""
+        cfg, fresh = self.state(emb)
+        if cfg is None:
+            raise CatalogError(f"no vector engine is configured for this catalog, so {what}", field="backend",
+                               hint="set one first (engine set URL), then sync")
+        if not fresh.vectors:
+            raise CatalogError(f"{what}: {fresh.reason}", field="backend",
+                               hint="sync the embedding to the engine first")
+        return connect(cfg), cfg.collection(emb), fresh.payload
+
+    # -- the HNSW index (the qdrant-hnsw backend) ------------------------------------------------
+    def index(self, embedding) -> dict:
+        """Index an embedding's synced copy on the engine (HNSW) and measure its recall against the
+        exact scan (:mod:`catalog.engine.hnsw`); returns the description (``ef``, ``recall``, ...)."""
+        emb = self.embeddings.get_embedding(embedding)
+        cfg, fresh = self.state(emb)
+        if cfg is None:
+            self._required()
+        if not fresh.vectors:
+            raise CatalogError(f"the engine's copy cannot be indexed: {fresh.reason}", field="embedding",
+                               hint="sync the embedding to the engine first")
+        return build_hnsw(self.store, self.cache, cfg, emb, self._memo["recs"][emb.id].count)
+
+    def index_info(self, emb) -> dict | None:
+        """The HNSW calibration of the engine's current copy of ``emb`` (None: not measured on it)."""
+        cfg, fresh = self.state(emb)
+        if not fresh.vectors:
+            return None
+        meta = hnsw_info(self.store, emb)
+        return meta if current(meta, cfg, emb, self._memo["recs"][emb.id].count) else None
 
     # -- for the search backend -------------------------------------------------------------------
     def state(self, emb):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.knn import engine_neighbours
 from ..errors import CatalogError
 from ..labels.rules import global_keys, slice_row_ids
 from ..search import SearchResult
@@ -25,16 +26,18 @@ class Labeling:
     ``store``: the Store; ``refs``: the RowRefs resolver; ``embeddings``: anything with
     ``get_embedding(ref)``; ``cache``: the vector cache (``load(emb)``, ``load_keys(emb)``);
     ``labels``: the :class:`catalog.labels.Labels` service (the labeled pool, and every write);
-    ``slices``: anything with ``get_slice(name)`` returning an object with ``row_ids()``.
+    ``slices``: anything with ``get_slice(name)`` returning an object with ``row_ids()``;
+    ``engines``: the :class:`catalog.engine.Engines` service (``backend="qdrant"``), or None.
     """
 
-    def __init__(self, store, refs, embeddings, cache, labels, slices):
+    def __init__(self, store, refs, embeddings, cache, labels, slices, engines=None):
         self._store = store
         self._refs = refs
         self._embeddings = embeddings
         self._cache = cache
         self._labels = labels
         self._slices = slices
+        self._engines = engines
 
     def _query_row_ids(self, emb, rows, slice) -> list[str]:
         """Row ids to label ("unlabeled": rows with a vector in ``emb`` and no label at all)."""
@@ -62,15 +65,20 @@ class Labeling:
 
     def label_by_similarity(self, embedding, rows=None, results: int = DEFAULT_RESULTS,
                             threshold: float = DEFAULT_THRESHOLD, top_only: bool = False, save: bool = False,
-                            slice=None) -> LabelBySimilarityResult:
+                            slice=None, backend=None) -> LabelBySimilarityResult:
         """Suggest labels for ``rows`` from their ``results`` nearest labeled rows (PRODUCT.md §4).
 
         ``rows``: ids/global_keys, a Slice, a SearchResult, or ``"unlabeled"`` (every row with a
         vector in the embedding and no label at all); or ``slice=NAME``. With ``save=True`` the
         suggested labels are written with source ``similarity``, their score and reviewed = false
         (idempotent; a manual or reviewed label is never replaced).
+
+        ``backend``: ``"exact"`` (the local scan; also None and ``"auto"``) or ``"qdrant"`` (the neighbours
+        come from the vector engine's current copy, in exact mode, re-scored from the cache: the same
+        result; :mod:`catalog.engine.knn`).
         """
         k, threshold = check_params(results, threshold)
+        backend = _check_backend(backend)
         emb = self._embeddings.get_embedding(embedding)
         query_ids = self._query_row_ids(emb, rows, slice)
         ids, matrix = self._cache.load(emb)
@@ -92,7 +100,12 @@ class Labeling:
                 hint="compute or import their vectors, or leave them out")
         pool_index = np.full(len(ids), -1, dtype=np.int64)
         pool_index[pool.cache_pos] = np.arange(len(pool))
-        hit_idx, hit_scores = neighbours(matrix, pool, qpos, k, pool_index[qpos])
+        if backend == "qdrant":
+            engine, name, _ = self._engines.searchable(emb, "label-by-similarity cannot use the qdrant backend")
+            hit_idx, hit_scores = engine_neighbours(engine, name, matrix, pool, np.asarray(matrix[qpos], np.float32),
+                                                    k, query_ids)
+        else:
+            hit_idx, hit_scores = neighbours(matrix, pool, qpos, k, pool_index[qpos])
         qq, ll, sums = label_scores(hit_idx, hit_scores, pool, k)
         ticked = suggest_mask(qq, sums, threshold, bool(top_only))
         out = self._rows(emb, query_ids, qpos, pool, hit_idx, hit_scores, qq, ll, sums, ticked)
@@ -161,6 +174,15 @@ class Labeling:
         """Write a reviewer's :class:`ReviewDecision`\\ s in one transaction (see
         :mod:`catalog.labeling.review`); returns what was accepted and rejected."""
         return apply_review(self._store, self._refs, self._labels, decisions)
+
+
+def _check_backend(backend) -> str:
+    if backend in (None, "auto", "exact"):
+        return "exact"
+    if backend != "qdrant":
+        raise CatalogError(f"backend {backend!r} is not supported for label-by-similarity; use exact or qdrant",
+                           field="backend")
+    return backend
 
 
 def _check_pool(emb, pool) -> None:

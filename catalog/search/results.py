@@ -48,7 +48,9 @@ class SearchResult:
     computed to choose it), else None. ``to_dict()`` keeps ``total`` and ``results`` only;
     ``to_dict(details=True)`` adds ``score_range`` and ``distribution``, and each hit's ``anchor``.
     ``warnings`` are one-line notes for the user (e.g. the vector engine failed and the automatic
-    choice searched locally); clients show them, ``to_dict`` leaves them out.
+    choice searched locally); clients show them, ``to_dict`` leaves them out. ``recall``: when
+    ``complete`` is False, the answering backend's recall against the exact scan as measured when its
+    index was calibrated (None otherwise).
     """
 
     total: int
@@ -58,6 +60,7 @@ class SearchResult:
     score_range: RangeChoice | None = None
     distribution: ScoreDistribution | None = None
     warnings: list[str] = field(default_factory=list)
+    recall: float | None = None
 
     def to_dict(self, details: bool = False) -> dict:
         out = {"total": self.total, "results": [h.to_dict(details) for h in self.results]}

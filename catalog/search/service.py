@@ -28,6 +28,7 @@ from ..errors import CatalogError
 from .auto_range import (DEFAULT_BINS, TOP_N, RangeChoice, ScoreDistribution, check_bins, choose_range,
                          distribution_from_scores, given_range)
 from .backends import Context, ExactBackend, Matches, Query, plan
+from .backends.registry import offered
 from .backends.base import in_range
 from .backends.registry import Plan
 from .ivf import build_index, index_info
@@ -136,7 +137,13 @@ class Searcher:
             for hit, size, value in zip(hits, groups.sizes.tolist(), groups.values):
                 hit.group, hit.group_size = value, int(size)
         return SearchResult(total=total, results=hits, backend=name, complete=found.complete, score_range=choice,
-                            distribution=dist, warnings=list(p.chosen.warnings))
+                            distribution=dist, warnings=list(p.chosen.warnings),
+                            recall=None if found.complete else found.recall)
+
+    def backends(self) -> tuple[str, ...]:
+        """The backend choices for this catalog: ``"auto"`` and the registered backends it offers (the
+        vector engine's only when one is configured)."""
+        return ("auto", *offered(self.context))
 
     def row_ids(self, spec: SearchSpec, backend=None) -> list[str]:
         """Every matching row id, in result order (no paging)."""
@@ -219,6 +226,7 @@ class Searcher:
         be = chosen.backend
         k = page.end
         exclude, where_sql = p.exclude, spec.where_sql
+        hint = None if k is None else k + len(exclude)  # a top-k answer must cover the rows left out after it
         dist = None
         if spec.auto_range:
             full = self._all_scores(p)
@@ -230,16 +238,16 @@ class Searcher:
                 matches.complete = True
                 be, exclude, where_sql = chosen.exact, [], None  # already excluded and filtered
             else:
-                be, matches = self._matches(be, chosen.exact, queries, spec, k, exclude)
+                be, matches = self._matches(be, chosen.exact, queries, spec, hint, exclude)
         else:
             choice = given_range(spec.min_score, spec.max_score)
             try:
-                be, matches = self._matches(be, chosen.exact, queries, spec, k, exclude)
+                be, matches = self._matches(be, chosen.exact, queries, spec, hint, exclude)
             except EngineError as exc:  # the automatic choice falls back to the local scan, and says so
                 if not chosen.auto:
                     raise
                 chosen.warnings.append(f"{exc}; searched locally instead")
-                be, matches = self._matches(chosen.exact, chosen.exact, queries, spec, k, exclude)
+                be, matches = self._matches(chosen.exact, chosen.exact, queries, spec, hint, exclude)
             if not matches.complete and chosen.auto:
                 be = chosen.exact
                 matches = be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=None,
@@ -254,13 +262,16 @@ class Searcher:
     @staticmethod
     def _matches(be, exact, queries, spec: SearchSpec, k, exclude=()):
         """Ask ``be`` what its capabilities let it answer; the exact scan answers the rest. Returns the
-        backend that answered and its matches."""
+        backend that answered and its matches. ``k``: the rows a top-k answer must hold (the page's end
+        plus the anchors left out after it); not given to a backend for a filter it does not apply."""
         caps = be.capabilities
         wants_anchor = spec.aggregate == "max" and len(queries) > 1
         if spec.order not in caps.orders or spec.sort not in caps.sorts or (wants_anchor and not caps.anchors):
             be = exact
             caps = be.capabilities
-        use_k = spec.sort == "score" and spec.group_by is None and caps.top_k and (len(queries) == 1 or caps.per_anchor_top_k)
+        use_k = spec.sort == "score" and spec.group_by is None and caps.top_k \
+            and (len(queries) == 1 or caps.per_anchor_top_k) \
+            and (not spec.where or caps.filters)  # the k best rows before a filter may not hold k that pass it
         return be, be.search(Query(queries, spec.min_score, spec.max_score, limit_hint=k if use_k else None,
                                    order=spec.order, where=spec.where, exclude=tuple(exclude)))
 

@@ -80,4 +80,5 @@ class ApproximateBackend(Backend):
             complete = False  # the page is served; the total may miss rows beyond it
         o = np.argsort(pos, kind="stable")
         return Matches(self.exact.ids, pos[o], scores[o], complete=complete,
-                       anchors=which[o] if len(queries) > 1 else None)
+                       anchors=which[o] if len(queries) > 1 else None,
+                       recall=None if complete else self.meta.get("recall_at_100"))

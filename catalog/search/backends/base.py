@@ -17,7 +17,8 @@ A backend is added by one module with a :class:`Backend` subclass and one entry 
 * ``search(query)`` returns :class:`Matches`. Scores must come from :mod:`catalog.scoring` (for a
   remote engine: its L1 distances on normalised vectors passed through ``score_from_l1``), and
   ``table`` must be sorted by row id so that ties can be broken deterministically;
-* ``size`` is the number of rows with a vector.
+* ``size`` is the number of rows with a vector;
+* ``offered(context)`` says whether clients list it as a choice for the catalog (default: always).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class Matches:
     rows in the range that are not listed (a backend answering a top ``limit_hint`` without a filter may
     leave out rows that cannot reach the page); the total is ``len`` plus it. A subset lists what it
     lists: ``unlisted`` stays with the matches the backend returned.
+    ``recall``: for an incomplete answer, the backend's measured recall against the exact scan (None
+    when unknown).
     """
 
     table: np.ndarray
@@ -107,6 +110,7 @@ class Matches:
     complete: bool = True
     anchors: np.ndarray | None = None
     unlisted: int = 0
+    recall: float | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -114,7 +118,7 @@ class Matches:
     def subset(self, which) -> "Matches":
         """The matches selected by a boolean mask or an index array (same table, in that order)."""
         return Matches(self.table, self.positions[which], self.scores[which], complete=self.complete,
-                       anchors=None if self.anchors is None else self.anchors[which])
+                       anchors=None if self.anchors is None else self.anchors[which], recall=self.recall)
 
 
 class Backend(ABC):
@@ -131,6 +135,11 @@ class Backend(ABC):
     @classmethod
     def ready(cls, context: Context, emb) -> bool:
         """Whether it can answer for ``emb`` now, without a build (used by the automatic choice)."""
+        return True
+
+    @classmethod
+    def offered(cls, context: Context) -> bool:
+        """Whether clients offer it as a choice for this catalog (e.g. only with an engine configured)."""
         return True
 
     @property

@@ -24,7 +24,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from ...engine.client import PAGE, connect
+from ...engine.client import PAGE
 from ...engine.filters import MAPPED, to_engine_filter
 from ...errors import CatalogError
 from ...scoring import scale, score_from_l1
@@ -45,18 +45,23 @@ class QdrantBackend(Backend):
         self.engine = engine
         self.collection = collection
         self.push_filters = push_filters
+        self.recall = 1.0
 
     @classmethod
     def open(cls, context: Context, emb, exact) -> "QdrantBackend":
-        engines = context.engines
-        cfg, fresh = engines.state(emb) if engines is not None else (None, None)
-        if cfg is None:
-            raise CatalogError("no vector engine is configured for this catalog, so the qdrant backend cannot "
-                               "search", field="backend", hint="set one first (engine set URL), then sync")
-        if not fresh.vectors:
-            raise CatalogError(f"the qdrant backend cannot answer: {fresh.reason}", field="backend",
-                               hint="sync the embedding to the engine first")
-        return cls(emb, exact, connect(cfg), cfg.collection(emb), fresh.payload)
+        return cls(emb, exact, *cls.copy(context, emb))
+
+    @classmethod
+    def copy(cls, context: Context, emb) -> tuple:
+        """``(engine, collection, payload current)`` of the embedding's copy, which answers (else raises)."""
+        if context.engines is None:
+            raise CatalogError(f"no vector engine can be used here, so the {cls.name} backend cannot search",
+                               field="backend")
+        return context.engines.searchable(emb, f"the {cls.name} backend cannot answer")
+
+    @classmethod
+    def offered(cls, context: Context) -> bool:
+        return context.engines is not None and context.engines.config() is not None
 
     @classmethod
     def ready(cls, context: Context, emb) -> bool:
@@ -83,21 +88,31 @@ class QdrantBackend(Backend):
                 return got
             limit *= 4
 
+    def everything(self, query: Query, lo: float, hi: float, flt) -> bool:
+        """Whether every row is a candidate (no engine round trip helps)."""
+        return lo <= 0 and hi >= scale(self.emb.dims) and flt is None
+
+    def gather(self, queries, threshold: float, flt, limit) -> tuple[set[str], bool]:
+        """The ids within ``threshold`` of any query vector, and whether that is provably all of them."""
+        found: set[str] = set()
+        for q in queries:
+            found.update(self.candidates(q, threshold, flt))
+        return found, True
+
     def search(self, query: Query) -> Matches:
         queries = np.ascontiguousarray(np.atleast_2d(query.vectors), dtype=np.float32)
         lo, hi = range_thresholds(query.min_score, query.max_score, self.emb.dims)
         flt = to_engine_filter(query.where) if self.push_filters else None
         several = len(queries) > 1
-        if lo <= 0 and hi >= scale(self.emb.dims) and flt is None:
+        if self.everything(query, lo, hi, flt):
             return self.exact.search(query)  # every row is a candidate: the cache's scan, no engine round trip
-        found: set[str] = set()
-        for q in queries:
-            found.update(self.candidates(q, float(hi), flt))
+        found, complete = self.gather(queries, float(hi), flt, query.limit_hint)
+        recall = None if complete else self.recall
         pos = find_rows(self.exact.ids, sorted(found))
         pos = np.sort(pos[pos >= 0])
         if len(pos) == 0:
             empty = np.empty(0, np.int64)
-            return Matches(self.exact.ids, empty, np.empty(0), complete=True,
+            return Matches(self.exact.ids, empty, np.empty(0), complete=complete, recall=recall,
                            anchors=np.empty(0, np.int32) if several else None)
         rows = np.ascontiguousarray(self.exact.matrix[pos], dtype=np.float32)
         dd = faiss.pairwise_distances(queries, rows, faiss.METRIC_L1)
@@ -107,5 +122,5 @@ class QdrantBackend(Backend):
         pos, dist, which = pos[keep], dist[keep], which[keep]
         scores = score_from_l1(dist, self.emb.dims)
         keep = in_range(scores, query.min_score, query.max_score)
-        return Matches(self.exact.ids, pos[keep], scores[keep], complete=True,
+        return Matches(self.exact.ids, pos[keep], scores[keep], complete=complete, recall=recall,
                        anchors=which[keep] if several else None)

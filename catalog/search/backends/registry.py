@@ -19,11 +19,13 @@ from .approximate import ApproximateBackend
 from .base import Backend, Context
 from .exact import ExactBackend
 from .qdrant import QdrantBackend
+from .qdrant_hnsw import QdrantHnswBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     ExactBackend.name: ExactBackend,
     ApproximateBackend.name: ApproximateBackend,
     QdrantBackend.name: QdrantBackend,
+    QdrantHnswBackend.name: QdrantHnswBackend,  # by name only: never the automatic choice
 }
 ENGINE_ORDER: tuple[str, ...] = (QdrantBackend.name,)
 AUTO_ORDER: tuple[str, ...] = (ApproximateBackend.name,)
@@ -44,6 +46,11 @@ class Plan:
 
 def names() -> tuple[str, ...]:
     return tuple(BACKENDS)
+
+
+def offered(context: Context) -> tuple[str, ...]:
+    """The backend names clients offer for this catalog (the engine's only when one is configured)."""
+    return tuple(name for name, cls in BACKENDS.items() if cls.offered(context))
 
 
 def check_choice(choice) -> str | None:
