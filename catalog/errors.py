@@ -61,6 +61,10 @@ class CatalogBusy(CatalogError):
     exit_code = 3
 
 
+class VectorsChanged(CatalogBusy):
+    """An embedding's vectors changed while an operation was reading them (it may be run again at once)."""
+
+
 class ValidationError(CatalogError):
     """Input that failed validation; ``errors`` lists ``(line, reason)`` pairs where lines apply."""
 

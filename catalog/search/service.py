@@ -19,12 +19,14 @@ it never changes which rows match or the total. A backend that does not declare 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from dataclasses import dataclass
 
 from ..engine.client import EngineError
-from ..errors import CatalogError
+from ..errors import CatalogError, VectorsChanged
 from .auto_range import (DEFAULT_BINS, TOP_N, RangeChoice, ScoreDistribution, check_bins, choose_range,
                          distribution_from_scores, given_range)
 from .backends import Context, ExactBackend, Matches, Query, plan
@@ -35,6 +37,9 @@ from .ivf import build_index, index_info
 from .ranking import check_vector, matching, query_vectors, rank
 from .results import Hit, SearchResult
 from .spec import ALL, Page, SearchSpec
+
+
+SEARCH_ATTEMPTS = 5  # a search that meets a change of its vectors starts again, this often at most
 
 
 def _names(rows: list[dict]) -> str:
@@ -122,7 +127,19 @@ class Searcher:
 
     # -- public ----------------------------------------------------------------------------------------
     def search(self, spec: SearchSpec, page: Page | None = None, backend=None) -> SearchResult:
-        """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total."""
+        """Rows of ``spec.embedding`` scoring within the range, one ``page`` of them, and the total. When the
+        embedding's vectors change while they are read, the search starts again on the new ones (at most
+        ``SEARCH_ATTEMPTS`` times; then :class:`VectorsChanged`, a :class:`CatalogBusy`)."""
+        for attempt in range(1, SEARCH_ATTEMPTS + 1):
+            try:
+                return self._search(spec, page, backend)
+            except VectorsChanged:
+                if attempt == SEARCH_ATTEMPTS:
+                    raise
+                self._memo["token"] = None  # read the embedding (its new version) again
+                time.sleep(0.01 * attempt)
+
+    def _search(self, spec: SearchSpec, page: Page | None, backend) -> SearchResult:
         page = page or Page()
         found, total, name, p, choice, dist, groups = self._run(spec, page, backend)
         ids = found.table[found.positions].tolist()

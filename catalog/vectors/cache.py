@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import codes
-from ..errors import CatalogBusy
+from ..errors import VectorsChanged
 from ..store import registered, scalar
 from ..store.space import disk_full, is_out_of_space
 
@@ -111,6 +111,15 @@ class KeyTable:
         os.replace(folder / f"key_offsets.{tag}.npy", folder / "key_offsets.npy")
 
 
+def _versions(cache_dir: Path, embedding_id: str) -> list[Path]:
+    """The finished cache folders of an embedding (``<id>-v<N>``). Folders being built
+    (``<id>-v<N>.tmp<pid>-<thread>``) are not listed: another process may be filling one; those a dead
+    process left behind are swept when the catalog is opened for writing (:mod:`catalog.store.scratch`)."""
+    if not cache_dir.exists():
+        return []
+    return [p for p in cache_dir.glob(f"{embedding_id}-v*") if p.name[len(embedding_id) + 2:].isdigit()]
+
+
 class VectorCache:
     """The vector caches of one catalog file (``store``)."""
 
@@ -126,13 +135,12 @@ class VectorCache:
     def invalidate(self, embedding_id: str) -> None:
         """Drop every cached copy of an embedding (they are rebuilt on demand)."""
         store = self.store
-        with _lock:
+        with _lock:  # held while removing too: a build of this process (under the lock) is never cut short
             for memo in (_memo, _uuid_memo, _key_memo):
                 for key in [k for k in memo if k[0] == str(store.path) and k[1] == embedding_id]:
                     del memo[key]
-        codes.forget(store.path, embedding_id)
-        if store.cache_dir.exists():
-            for p in store.cache_dir.glob(f"{embedding_id}-v*"):
+            codes.forget(store.path, embedding_id)
+            for p in _versions(store.cache_dir, embedding_id):
                 shutil.rmtree(p, ignore_errors=True)
 
     def load(self, emb) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +152,7 @@ class VectorCache:
                 return hit
             folder = self._folder(emb.id, emb.version)
             if not (folder / "ids.npy").exists():
-                cache_dir = self.store.cache_dir
-                for stale in cache_dir.glob(f"{emb.id}-v*") if cache_dir.exists() else []:
+                for stale in _versions(self.store.cache_dir, emb.id):
                     if stale != folder:
                         shutil.rmtree(stale, ignore_errors=True)
                 try:
@@ -258,7 +265,7 @@ class VectorCache:
     def _write(self, emb, tmp: Path, need: list) -> None:
         with self.store.transaction() as con:  # one snapshot: the version and the vectors agree
             if scalar(con, "SELECT version FROM embeddings WHERE id = ?", [emb.id]) != emb.version:
-                raise CatalogBusy(f"the vectors of embedding {emb.name} changed during the search; run it again")
+                raise VectorsChanged(f"the vectors of embedding {emb.name} changed during the search; run it again")
             # Row ids and global keys first (small), then the vectors without any join or sort.
             head = con.sql(
                 "SELECT CAST(v.row_id AS VARCHAR) AS id, coalesce(d.global_key, '') AS global_key FROM vectors v "
@@ -295,7 +302,7 @@ class VectorCache:
                     mat[pos] = block
                 filled += k
             if filled != n:
-                raise CatalogBusy(f"the vectors of embedding {emb.name} changed during the search; run it again")
+                raise VectorsChanged(f"the vectors of embedding {emb.name} changed during the search; run it again")
             mat.flush()
             del mat
         np.save(tmp / "ids.npy", ids)

@@ -1,0 +1,63 @@
+"""The vector cache under concurrent change: a search that meets new vectors starts again on them
+(never an error), and dropping an embedding's cache never removes a copy that is being built."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from search_support import clustered, make_embedding
+
+from catalog import Catalog
+from catalog.search.service import SEARCH_ATTEMPTS
+
+
+def test_invalidate_keeps_folders_being_built_and_drops_finished_versions(tmp_path):
+    cat = Catalog(tmp_path / "c.duckdb")
+    emb, keys, _ = make_embedding(cat, tmp_path, n=50, dims=8)
+    cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=1)  # builds <id>-v<N>
+    cache_dir = cat.store.cache_dir
+    built = cache_dir / f"{emb.id}-v{cat.get_embedding(emb.name).version}"
+    assert (built / "ids.npy").exists()
+    building = cache_dir / f"{emb.id}-v99.tmp4242-1"  # another process's build in progress
+    building.mkdir()
+    (building / "vectors.npy").write_bytes(b"partial")
+    cat.cache.invalidate(emb.id)
+    assert not built.exists()
+    assert building.exists() and (building / "vectors.npy").read_bytes() == b"partial"
+
+
+def test_searches_while_the_vectors_change_all_answer(tmp_path):
+    cat = Catalog(tmp_path / "c.duckdb")
+    emb, keys, x = make_embedding(cat, tmp_path, n=3000, dims=32)
+    cat.store.hold()  # the server's way: threads share one open database
+    errors, answered, stop = [], [], threading.Event()
+
+    def writer():
+        for i in range(4):
+            cat.get_embedding(emb.name).import_vectors(keys[:200], clustered(200, 32, seed=100 + i))
+            time.sleep(0.1)  # imports a moment apart, as clients send them
+
+    def reader():
+        while not stop.is_set():
+            try:
+                r = cat.search(emb.name, anchors=[keys[-1]], min_score=0.0, limit=5)
+                assert len(r.results) == 5
+                answered.append(1)
+            except Exception as exc:  # noqa: BLE001 - every failure is collected and shown
+                errors.append(repr(exc))
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    w = threading.Thread(target=writer)
+    w.start()
+    w.join(300)
+    stop.set()
+    for t in readers:
+        t.join(300)
+    cat.store.release()
+    assert errors == [] and answered
+    assert SEARCH_ATTEMPTS >= 2
+    final = cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=None)
+    assert final.total == 2999 and np.isfinite([h.score for h in final.results]).all()
