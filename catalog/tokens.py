@@ -26,6 +26,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+MEMO_SIZE = 1024  # token lookups remembered until the next commit to the catalog
+
+
 @dataclass(frozen=True)
 class ApiToken:
     name: str
@@ -41,6 +44,7 @@ class Tokens:
 
     def __init__(self, store):
         self.store = store
+        self._memo: tuple = (None, {})  # (the catalog's change token, {token hash: ApiToken or None})
 
     def create_token(self, name: str, read_only: bool = False) -> tuple[ApiToken, str]:
         """A new token under ``name``: ``(ApiToken, the token)``; the token is not stored and cannot be shown again."""
@@ -81,6 +85,17 @@ class Tokens:
         if not token or not isinstance(token, str) or len(token) > 200:
             return None
         digest = token_hash(token)
+        change = self.store.change_token()  # a revocation is a commit: it changes this, and the memo goes
+        if self._memo[0] != change:
+            self._memo = (change, {})
+        known = self._memo[1]
+        if digest not in known:
+            if len(known) >= MEMO_SIZE:  # bounded: a client sending many wrong tokens cannot grow it
+                known.clear()
+            known[digest] = self._lookup(digest)
+        return known[digest]
+
+    def _lookup(self, digest: str) -> ApiToken | None:
         with self.store.connect() as con:
             rows = con.execute("SELECT name, read_only, CAST(created_at AS VARCHAR), token_hash FROM api_tokens "
                                "WHERE token_hash = ?", [digest]).fetchall()

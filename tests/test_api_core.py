@@ -181,3 +181,20 @@ def test_serve_refuses_to_start_without_a_token_or_with_no_auth_off_loopback(cli
     assert r.returncode == 2 and "only allowed on a loopback address" in r.stderr
     r = cli("serve", "--no-auth", "--port", "70000")
     assert r.returncode == 2 and "--port" in r.stderr
+
+
+def test_token_lookups_are_remembered_until_a_commit_and_bounded(tmp_path):
+    from catalog.tokens import MEMO_SIZE
+    cat = Catalog(tmp_path / "tokens.duckdb")
+    _, token = cat.tokens.create_token("w")
+    cat.store.hold()
+    try:
+        assert cat.tokens.check_token(token).name == "w"
+        assert cat.tokens.check_token(token).name == "w"  # from the memo
+        cat.tokens.revoke_token("w")  # a commit: the memo is dropped
+        assert cat.tokens.check_token(token) is None
+        for i in range(MEMO_SIZE + 10):
+            assert cat.tokens.check_token(f"adv_wrong{i}") is None
+        assert len(cat.tokens._memo[1]) <= MEMO_SIZE
+    finally:
+        cat.store.release()

@@ -324,20 +324,8 @@ class Searcher:
         return out
 
     # -- lookups that need no database connection while nothing was committed ------------------------
-    def _db_token(self):
-        """Changes whenever anything is committed to the catalog file (DuckDB appends to its WAL,
-        and a checkpoint rewrites the file)."""
-        out = []
-        for p in (self.store.path, self.store.path.with_name(self.store.path.name + ".wal")):
-            try:
-                st = p.stat()
-                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                out.append(None)
-        return tuple(out)
-
     def _embedding(self, ref):
-        token = self._db_token()
+        token = self.store.change_token()
         if self._memo["token"] != token:
             self._memo = {"token": token, "embeddings": {}}
         found = self._memo["embeddings"]

@@ -255,6 +255,18 @@ class Store:
             sweep(self.path, self.cache_dir)
         self._ready = True
 
+    def change_token(self) -> tuple:
+        """Changes whenever anything is committed to the catalog file (DuckDB appends to its write-ahead
+        log, and a checkpoint rewrites the file): what was read before may be reused while it is equal."""
+        out = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = p.stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
     # -- holding the file open (a server) ------------------------------------------------------
     @property
     def held(self) -> bool:
