@@ -237,7 +237,7 @@ def test_compute_resumes_counts_other_media_and_lists_unreadable(cat, image_fold
     assert all(np.array_equal(after[k], again[k]) for k in after)
 
 
-def test_interrupted_compute_keeps_finished_chunks_and_resumes(cat, tmp_path):
+def test_interrupted_compute_loses_its_unwritten_buffer_and_resumes(cat, tmp_path):
     root = tmp_path / "many"
     root.mkdir()
     for i in range(300):
@@ -251,9 +251,10 @@ def test_interrupted_compute_keeps_finished_chunks_and_resumes(cat, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cat.compute_embeddings("color-texture", batch_size=1, progress=stop_late)
     emb = cat.get_embedding("color-texture")
-    assert emb.get_imported_vector_count() == 256  # the first chunk (8 batches, at least 256 rows) committed
+    # 300 rows fill less than one buffer (a row group): nothing was written, nothing half-written
+    assert emb.get_imported_vector_count() == 0
     report = cat.compute_embeddings("color-texture")
-    assert report.computed == 44 and report.already_had_vectors == 256
+    assert report.computed == 300 and report.already_had_vectors == 0
     assert emb.get_imported_vector_count() == 300
 
 

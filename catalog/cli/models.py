@@ -68,8 +68,8 @@ def cmd_compute(args):
         if bar is not None:
             bar.close()
             bar = None
-        print("interrupted; the vectors of finished chunks are saved: run the same command again to resume",
-              file=sys.stderr)
+        print("interrupted; the vectors written in whole buffers (122,880 rows each) are saved, the ones "
+              "computed since were not: run the same command again to compute the rest", file=sys.stderr)
         return 130
     finally:
         if bar is not None:

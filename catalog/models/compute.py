@@ -1,10 +1,18 @@
 """Computing an off-the-shelf embedding for the catalog's rows: batched, resumable, skipping what is unreadable.
 
 Rows of the model's media type that have no vector yet (every such row with ``all=True``) are
-embedded in batches; each chunk of a few batches is written in its own transaction through the
-validated vector import (the ``importer``), so an interrupted compute keeps what it finished and the next run resumes
-from there. Unreadable images (missing files, corrupt data, URLs that cannot be fetched within the
-timeout) are skipped and listed.
+embedded in batches (progress is reported after each one). The computed vectors gather in a buffer
+of one whole DuckDB row group (122,880 rows; fewer, a multiple of 1,024, only where that would
+exceed :data:`BUFFER_BYTES`), and each full buffer is written in its own transaction through the
+validated vector import (the ``importer``): the table grows by whole row groups, which no
+checkpoint has to rewrite, where small per-batch transactions each ended in a partial row group.
+The last, partial buffer is written when the rows run out.
+
+Resuming: every written buffer is committed, all or nothing, so an interrupted compute keeps every
+buffer written before the interruption and the next run computes only the rest. The trade-off: on
+Ctrl-C (or a kill) the vectors computed since the last full buffer — at most one buffer — are lost
+and computed again next time. Unreadable images (missing files, corrupt data, URLs that cannot be
+fetched within the timeout) are skipped and listed.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import pyarrow as pa
 
 from ..errors import CatalogError, ValidationError
 from ..store import registered, scalar
+from ..vectors.writing import ROW_GROUP
 from .encoders import DEFAULT_BATCH, prepare_encoder
 from .images import Unreadable, open_image
 from .registry import get_spec
 from .torch_env import check_device
 
 MAX_BATCH = 4096
+BUFFER_BYTES = 512 * 2**20  # the most float32 vectors one compute buffer holds: a row group up to 1,092 dims
 URL_FAILURES_BEFORE_GIVING_UP = 3
 
 
@@ -71,15 +81,22 @@ class _ImageReader:
             self.url_failures = 0
         return img if self.transform is None else self.transform(img)
 
-    def read(self, rows):
-        """``(ok_rows, images, unreadable)`` for rows of ``(id, global_key, row_data)``."""
+    def submit(self, rows):
+        """Start opening the images of ``rows`` (``(id, global_key, row_data)``) in the threads."""
         def attempt(row):
             try:
                 return self._one(row[2]), None
             except Unreadable as exc:
                 return None, str(exc)
+        return rows, [self.pool.submit(attempt, row) for row in rows]
+
+    @staticmethod
+    def collect(started):
+        """``(ok_rows, images, unreadable)`` of what :meth:`submit` started."""
+        rows, futures = started
         ok, images, bad = [], [], []
-        for row, (img, reason) in zip(rows, self.pool.map(attempt, rows)):
+        for row, future in zip(rows, futures):
+            img, reason = future.result()
             if img is None:
                 bad.append((row[1], reason))
             else:
@@ -104,18 +121,53 @@ def check_batch_size(batch_size, default: int) -> int:
     return value
 
 
-def _embed_images(encoder, reader, rows, batch, report, advance):
-    """``(row ids, vectors)`` of the readable images among ``rows``, batch by batch."""
+def buffer_rows(dims: int) -> int:
+    """Rows of one compute buffer: a whole row group, or, where that exceeds :data:`BUFFER_BYTES`
+    (over 1,092 dims), the most multiple of 1,024 rows that fits (at least 1,024)."""
+    if ROW_GROUP * dims * 4 <= BUFFER_BYTES:
+        return ROW_GROUP
+    return max(1024, BUFFER_BYTES // (dims * 4) // 1024 * 1024)
+
+
+class _Buffer:
+    """Computed vectors waiting to be written: one preallocated float32 block of ``rows`` rows (no
+    more than the rows to compute); ``add`` calls ``write(ids, vectors)`` each time it is full."""
+
+    def __init__(self, rows: int, dims: int, write):
+        self.ids: list[str] = []
+        self.block = np.empty((rows, dims), dtype=np.float32)
+        self.write = write
+
+    def add(self, ids, vectors) -> None:
+        at = 0
+        while at < len(ids):
+            n = min(len(ids) - at, len(self.block) - len(self.ids))
+            self.block[len(self.ids):len(self.ids) + n] = vectors[at:at + n]
+            self.ids.extend(ids[at:at + n])
+            at += n
+            if len(self.ids) == len(self.block):
+                self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            ids, self.ids = self.ids, []
+            self.write(ids, self.block[:len(ids)])
+
+
+def _embed_images(encoder, reader, rows, batch, report, advance, add) -> None:
+    """The vectors of the readable images among ``rows``, batch by batch, given to ``add(row ids,
+    vectors)`` before that batch's progress is reported. The threads open the next batch meanwhile
+    (at most two batches in flight)."""
     per_image = reader.transform is not None  # the reader threads already made the vectors
-    out_ids, parts = [], []
-    for b in range(0, len(rows), batch):
-        part, images, bad = reader.read(rows[b:b + batch])
+    starts = range(0, len(rows), batch)
+    ahead = reader.submit(rows[:batch])
+    for b in starts:
+        started, ahead = ahead, (reader.submit(rows[b + batch:b + 2 * batch]) if b + batch < len(rows) else None)
+        part, images, bad = reader.collect(started)
         report.unreadable.extend(bad)
         if images:
-            out_ids.extend(r[0] for r in part)
-            parts.append(np.stack(images) if per_image else encoder.encode_images(images, batch))
-        advance(len(rows[b:b + batch]))
-    return out_ids, (np.concatenate(parts) if parts else None)
+            add([r[0] for r in part], np.stack(images) if per_image else encoder.encode_images(images, batch))
+        advance(len(started[0]))
 
 
 class EmbeddingComputer:
@@ -123,12 +175,16 @@ class EmbeddingComputer:
 
     ``store``: the catalog's :class:`~catalog.store.Store`; ``embeddings``: what resolves an
     embedding (``get_embedding(ref)``); ``importer``: the validated vector import
-    (``import_array(emb, ids, vectors, allow_builtin=True)``), which also invalidates the caches."""
+    (``import_array(emb, ids, vectors, allow_builtin=True)``), which also invalidates the caches;
+    ``buffer_rows``: rows per written buffer (default :func:`buffer_rows` of the embedding's dims)."""
 
-    def __init__(self, store, embeddings, importer):
+    def __init__(self, store, embeddings, importer, buffer_rows: int | None = None):
+        if buffer_rows is not None and not 1 <= int(buffer_rows) <= ROW_GROUP:
+            raise CatalogError(f"`buffer_rows` must be from 1 to {ROW_GROUP}, not {buffer_rows}", field="buffer_rows")
         self.store = store
         self.embeddings = embeddings
         self.importer = importer
+        self.buffer_rows = buffer_rows
 
     def _rows_data(self, ids):
         tbl = pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array(ids, pa.string())})
@@ -138,7 +194,7 @@ class EmbeddingComputer:
                 f"FROM {name} c JOIN datarows d ON d.id = CAST(c.id AS UUID) ORDER BY c.pos").fetchall()
 
     def _write(self, emb, ids, vectors) -> int:
-        """One transaction per chunk; rows deleted meanwhile are dropped instead of failing the chunk."""
+        """One transaction per buffer; rows deleted meanwhile are dropped instead of failing the chunk."""
         try:
             return self.importer.import_array(emb, ids, vectors, allow_builtin=True)
         except ValidationError:
@@ -186,6 +242,11 @@ class EmbeddingComputer:
         reader = _ImageReader(encoder.size_hint, encoder.per_image()) if spec.media_type == "image" else None
         done = 0
 
+        def write(out_ids, vectors):
+            report.computed += self._write(emb, out_ids, vectors)
+
+        buffer = _Buffer(min(self.buffer_rows or buffer_rows(emb.dims), total), emb.dims, write)
+
         def advance(n):
             nonlocal done
             done += n
@@ -196,12 +257,11 @@ class EmbeddingComputer:
             for start in range(0, total, chunk):
                 rows = self._rows_data(ids[start:start + chunk])
                 if reader is None:  # texts: one library call per chunk, which sorts them by length into batches
-                    out_ids, vectors = [r[0] for r in rows], encoder.encode_texts([r[2] for r in rows], batch)
+                    buffer.add([r[0] for r in rows], encoder.encode_texts([r[2] for r in rows], batch))
                     advance(len(rows))
                 else:
-                    out_ids, vectors = _embed_images(encoder, reader, rows, batch, report, advance)
-                if out_ids:
-                    report.computed += self._write(emb, out_ids, vectors)
+                    _embed_images(encoder, reader, rows, batch, report, advance, buffer.add)
+            buffer.flush()  # the last, partial buffer; on an error or Ctrl-C it is lost (see the module)
         finally:
             if reader is not None:
                 reader.close()

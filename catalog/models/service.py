@@ -84,7 +84,8 @@ class Models:
         """Embed the rows of ``model``'s media type that have no vector yet (every one with ``all``).
 
         ``device``: ``auto`` (default: CUDA when present), ``cpu`` or ``cuda``. ``progress(done, total)``
-        is called after every batch. ``weights``: a checkpoint file or model folder instead of the
+        is called after every batch (vectors are written in whole buffers, see
+        :mod:`catalog.models.compute`). ``weights``: a checkpoint file or model folder instead of the
         usual places; ``pretrained``: the open_clip tag for clip-vit-b-32 (default ``openai``).
         Raises :class:`CatalogError` before any work when the model cannot run here.
         """

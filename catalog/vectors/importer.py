@@ -91,8 +91,9 @@ class VectorImport:
         if not allow_builtin:
             _require_custom(emb)
         ids = [str(i) for i in ids]
-        try:
-            arr = np.asarray(vectors, dtype=np.float64)
+        try:  # float32 arrays (computed vectors) are checked as they are: no float64 copy
+            arr = vectors if isinstance(vectors, np.ndarray) and vectors.dtype == np.float32 else \
+                np.asarray(vectors, dtype=np.float64)
         except (TypeError, ValueError):
             raise CatalogError("vectors must be a 2-D array of numbers", field="vectors") from None
         if arr.ndim != 2:

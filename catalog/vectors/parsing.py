@@ -127,7 +127,7 @@ def check_vector(vec, dims: int) -> np.ndarray:
 
 
 def block_problems(block: np.ndarray) -> list[tuple[int, str]]:
-    """Vectorised checks of a block of float64 vectors: (row index, reason) for each bad row."""
+    """Vectorised checks of a block of float64 (or float32) vectors: (row index, reason) for each bad row."""
     peak = np.abs(block).max(axis=1)  # NaN and Infinity propagate
     bad = []
     with np.errstate(over="ignore", invalid="ignore"):
