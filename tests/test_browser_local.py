@@ -23,7 +23,7 @@ from dashboard_support import Server, WAIT_MS, bad_ndjson, build, idle
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 EMOJI = re.compile("[\U0001F000-\U0001FFFF\u2600-\u27BF\u2B00-\u2BFF\u231A-\u23FF]")
-TOP_NAV = ["Catalog", "Slices", "Label by similarity", "Embeddings", "Batches", "Upload", "Duplicates"]
+TOP_NAV = ["Catalog", "Slices", "Label by similarity", "Embeddings", "Map", "Batches", "Upload", "Duplicates"]
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +126,14 @@ def test_no_request_leaves_the_server(fresh_server, context, catalog_db, tmp_pat
 
 @pytest.mark.parametrize("path, ready", [("/", "rows"), ("/labeling", "Suggest labels"), ("/slices", None),
                                          ("/embeddings", "Import vectors"), ("/batches", "No batches yet"),
-                                         ("/upload", "Import data rows"), ("/duplicates", "Find duplicates")])
+                                         ("/upload", "Import data rows"), ("/duplicates", "Find duplicates"),
+                                         ("/map", "Compute map")])
 def test_a_bookmark_on_a_fresh_server_opens_the_app_on_that_page(fresh_server, context, path, ready):
     page = context.new_page()
     page.goto(f"{fresh_server.url}{path}")  # the server's first request
     if ready == "rows":
         page.locator(".st-key-results_head h3").first.wait_for()
-    elif ready == "Suggest labels":
+    elif ready in ("Suggest labels", "Compute map"):
         page.get_by_role("button", name=ready).wait_for()
     elif ready:
         page.get_by_text(ready, exact=True).first.wait_for()
