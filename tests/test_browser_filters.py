@@ -36,14 +36,16 @@ def pick(page, key: str, option: str) -> None:
 
 def picked(page, key: str) -> str:
     # the checked option with its text (a control being redrawn briefly has neither)
-    return page.locator(f".st-key-{key} button[aria-checked='true']", has_text=re.compile(r"\S")).first.inner_text()
+    # (text_content: Streamlit may keep a hidden copy of a control while it redraws; its text is read too)
+    return (page.locator(f".st-key-{key} button[aria-checked='true']", has_text=re.compile(r"\S")).first
+            .text_content() or "").strip()
 
 
 def settled(page, key: str, option: str) -> str:
     """The checked option of ``key`` once it shows ``option`` (bounded wait: after a rerun the control is
     redrawn, and reading it once may catch it empty); returns what is checked then."""
     page.locator(f".st-key-{key} button[aria-checked='true']",
-                 has_text=re.compile(rf"^{re.escape(option)}$")).first.wait_for(timeout=WAIT_MS)
+                 has_text=re.compile(rf"^{re.escape(option)}$")).first.wait_for(state="attached", timeout=WAIT_MS)
     return picked(page, key)
 
 

@@ -126,7 +126,9 @@ def test_rows_without_direction_spread_over_lists(cat, tmp_path):
     emb = cat.create_embedding("mixed", dims)
     emb.import_vectors(keys, x)
     info = cat.build_search_index("mixed")
-    assert info["largest_list"] <= 4 * n / info["nlist"]
+    # gathered, the 1,500 scattered rows would fill a few lists; k-means' outcome moves with the kernels'
+    # summation order (131-243 here for an average of 39), so the bound leaves room for that
+    assert info["largest_list"] <= 8 * n / info["nlist"]
     recall = []
     for i in np.flatnonzero(~scattered)[::300]:
         exact = cat.search("mixed", anchors=[keys[i]], min_score=0.0, limit=50, backend="exact")
