@@ -27,6 +27,24 @@ def progress_bar(total=None, unit="B", desc=None):
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
+class LazyBar:
+    """A ``progress(done, total)`` callback that opens a :func:`progress_bar` on its first call (when the
+    total is known) and moves it to ``done``; :meth:`close` ends it (and may be called more than once)."""
+
+    def __init__(self, desc: str, unit: str = "row"):
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __call__(self, done, total) -> None:
+        if self.bar is None:
+            self.bar = progress_bar(total=total, unit=self.unit, desc=self.desc)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def print_skipped(skipped, limit=50) -> None:
     for where, reason in skipped[:limit]:
         print(f"skipped {where}: {reason}", file=sys.stderr)

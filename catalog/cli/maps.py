@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import open_catalog, progress_bar
+from .common import LazyBar, open_catalog
 
 
 def register(sub, common):
@@ -29,19 +29,11 @@ def register(sub, common):
 
 def cmd_compute(args):
     cat = open_catalog(args)
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(total=total, unit="row", desc=f"{args.method} map")
-        bar.update(done - bar.n)
-
+    progress = LazyBar(f"{args.method} map")
     try:
         made = cat.compute_map(args.embedding, method=args.method, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     extra = ""
     if made.explained:
         extra = f"; the axes explain {made.explained[0]:.1%} and {made.explained[1]:.1%} of the variance"

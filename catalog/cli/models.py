@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import open_catalog, print_json, print_skipped, progress_bar
+from .common import LazyBar, open_catalog, print_json, print_skipped
 from .errors import word
 
 
@@ -53,27 +53,17 @@ def cmd_models(args):
 
 def cmd_compute(args):
     cat = open_catalog(args)
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(total=total, unit="row", desc=f"computing {args.model}")
-        bar.update(done - bar.n)
-
+    progress = LazyBar(f"computing {args.model}")
     try:
         report = cat.compute_embeddings(args.model, all=args.all, device=args.device, batch_size=args.batch_size,
                                         progress=progress, weights=args.weights, pretrained=args.pretrained)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
+        progress.close()
         print("interrupted; the vectors written in whole buffers (122,880 rows each) are saved, the ones "
               "computed since were not: run the same command again to compute the rest", file=sys.stderr)
         return 130
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     print_skipped(report.unreadable)
     if args.json:
         print_json(report.to_dict())
