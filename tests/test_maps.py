@@ -277,3 +277,15 @@ def test_global_keys_of_ids_for_a_selection_slice(cat, tmp_path):
     assert cat.datarows.global_keys(ids) == keys[::-1] and cat.datarows.global_keys([]) == []
     with pytest.raises(NotFound, match="no data row with id 'nope'"):
         cat.datarows.global_keys([ids[0], "nope"])
+
+
+def test_umap_available_looks_up_without_importing():
+    """The Map page asks on every draw; importing umap compiles numba code (up to a minute when fresh)."""
+    import subprocess
+    import sys
+    code = ("import sys; from catalog.maps import umap_available; ok = umap_available(); "
+            "print(ok, 'umap' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+    assert out[0] == str(all(__import__("importlib.util").util.find_spec(m) is not None
+                              for m in ("umap", "numba", "pynndescent")))

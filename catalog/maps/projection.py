@@ -81,12 +81,14 @@ def _rows(matrix, pick, s) -> np.ndarray:
 
 
 def umap_available() -> bool:
-    """Whether ``umap-learn`` can be imported here."""
-    try:
-        import umap  # noqa: F401
-    except Exception:  # noqa: BLE001 - a broken install (numba, llvmlite) counts as absent
-        return False
-    return True
+    """Whether ``umap-learn`` (and the numba it compiles with) is installed here.
+
+    Looked up without importing: importing umap compiles numba code, which takes from seconds to
+    a minute on a fresh install, and a page that only offers the choice must not wait for that. An
+    installed but broken umap then fails when a map is computed, with the error of :func:`umap`.
+    """
+    from importlib.util import find_spec
+    return all(find_spec(name) is not None for name in ("umap", "numba", "pynndescent"))
 
 
 def umap(matrix, progress=None) -> tuple[np.ndarray, None]:
