@@ -16,7 +16,7 @@ from .embeddings import Embedding, Embeddings
 from .engine import Engines
 from .labeling import Evaluation, LabelBySimilarityResult, Labeling, ReviewDecision, ReviewReport
 from .labels import LabelImportReport, Labels
-from .maps import EmbeddingMap, Maps
+from .maps import Maps
 from .metadata import Metadata
 from .models import ComputeReport, Models
 from .quality import DEFAULT_MIN_SCORE, Comparer, DuplicateReport, Duplicates, Uniqueness
@@ -52,7 +52,7 @@ class Catalog:
         # -- slices --
         self.slices = Slices(self.store, self.refs, self.embeddings, self.searcher, self.datarows)
         self.shared = SharedSearches(self.store)
-        self.maps = Maps(self.store, self.cache, self.embeddings, self.searcher)  # cat.maps.info / point_values / export
+        self.maps = Maps(self.store, self.cache, self.embeddings, self.searcher)  # cat.maps.compute / get / select_in_polygon / export
         # -- labels and labeling --
         self.labels = Labels(self.store, self.refs, self.slices)
         self.labeling = Labeling(self.store, self.refs, self.embeddings, self.cache, self.labels, self.slices,
@@ -231,20 +231,6 @@ class Catalog:
         """The score between ``a`` and ``b`` (row ids/global_keys, ``{"text": ...}`` or ``{"image": ...}``):
         the number a search from ``a`` shows for ``b``. See :mod:`catalog.quality.compare`."""
         return self.comparer.compare(a, b, embedding).score
-
-    # -- maps --------------------------------------------------------------------------------------------
-    def compute_map(self, embedding, method: str = "pca", progress=None) -> EmbeddingMap:
-        """Project the embedding's vectors to 2-D (``pca``, or ``umap`` with the Manhattan metric) and
-        cache the map beside the catalog; ``progress(done, total)`` as rows are projected."""
-        return self.maps.compute(embedding, method, progress=progress)
-
-    def get_map(self, embedding, method: str | None = None) -> EmbeddingMap:
-        """The cached map of the embedding's current vectors; :class:`NotFound` when none or stale."""
-        return self.maps.get(embedding, method)
-
-    def select_in_polygon(self, embedding, polygon) -> np.ndarray:
-        """Row ids of the map's points inside ``polygon`` (``[(x, y), ...]``) or on its boundary."""
-        return self.maps.select_in_polygon(embedding, polygon)
 
     # -- slices --------------------------------------------------------------------------------------
     def save_slice(self, name, spec=None, *args, **kwargs):

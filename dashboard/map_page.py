@@ -1,8 +1,8 @@
 """The Map page: an embedding's points in 2-D, coloured, with lasso or box selection and the gallery's actions.
 
-The map is the library's cached projection (``Catalog.compute_map`` / ``get_map``); a lasso or a box
+The map is the library's cached projection (``Catalog.maps.compute`` / ``maps.get``); a lasso or a box
 comes back from the browser as its polygon and the rows in it are chosen by the library
-(``Catalog.select_in_polygon``), then they are the session's selection, which the toolbar acts on as
+(``Catalog.maps.select_in_polygon``), then they are the session's selection, which the toolbar acts on as
 on the Catalog page (anchors, slice, batch, labels, metadata). Colours: each row's label, a metadata
 field, the score against the current search, or whatever else the library can colour by
 (``catalog.maps.COLOUR_BY``). The map, toolbar and legend run as one fragment, keyed "map".
@@ -51,7 +51,7 @@ def _on_select(cat) -> None:
         return
     t0 = time.perf_counter()
     try:
-        ids = cat.select_in_polygon(_emb_name(), ev.get("polygon"))
+        ids = cat.maps.select_in_polygon(_emb_name(), ev.get("polygon"))
     except CatalogError as exc:
         session.defer_error("map", exc)
         return
@@ -185,7 +185,7 @@ def _draw_map(cat) -> None:
     err = session.take_error("map")
     if err is not None:
         show_error(err)
-    made = call(cat.get_map, _emb_name())
+    made = call(cat.maps.get, _emb_name())
     if made is None:
         return
     by = session.widget("map_by")
@@ -220,7 +220,7 @@ def _compute(cat, name: str, method: str) -> None:
         bar.progress(min(1.0, done / total) if total else 1.0, text=f"Projecting {done:,} / {total:,} rows")
 
     t0 = time.perf_counter()
-    made = call(cat.compute_map, name, method=method, progress=progress)
+    made = call(cat.maps.compute, name, method=method, progress=progress)
     bar.empty()
     if made is not None:
         session.map_view().colours = None

@@ -7,7 +7,7 @@ redraw at screen rate. It sends back four events:
 
 * ``select``: ``{"polygon": [[x, y], ...], "add": bool, "shape": "lasso"|"box"}`` in map coordinates: the lasso or the box as
   drawn, simplified to at most :data:`MAX_SENT_VERTICES` vertices; the server selects the points in it
-  (``Catalog.select_in_polygon``), so a lasso over 100,000 points sends a few hundred numbers;
+  (``Catalog.maps.select_in_polygon``), so a lasso over 100,000 points sends a few hundred numbers;
 * ``hover``: the index of the point the pointer rests on (after a short dwell), for its preview;
 * ``open``: the index of a clicked point; ``clear``: an empty click in a selection mode.
 """

@@ -63,7 +63,7 @@ def test_map_box_to_slice_lasso_to_labels_hover_and_open(server, page, catalog_d
     away: list[str] = []
     open_map(server, page, away)
     cat = Catalog(catalog_db)
-    made = cat.get_map("shapes")
+    made = cat.maps.get("shapes")
     assert len(made) == 44 and "44 points · PCA" in page.locator(".cat-map-status").inner_text()
 
     # colour by label: the legend lists the labels with their counts

@@ -56,7 +56,7 @@ def test_pca_of_planted_data_is_the_exact_pca(cat, tmp_path):
     matrix, cluster = planted()
     emb, keys = fill(cat, tmp_path, matrix)
     seen = []
-    made = cat.compute_map(emb, progress=lambda d, t: seen.append((d, t)))
+    made = cat.maps.compute(emb, progress=lambda d, t: seen.append((d, t)))
     ids, unit = cat.cache.load(emb.refresh())
     assert made.method == "pca" and len(made) == 600 and list(made.ids) == list(ids)
     np.testing.assert_allclose(made.xy, exact_pca(np.asarray(unit)), atol=ATOL)
@@ -82,41 +82,41 @@ def test_pca_above_the_fit_sample_projects_every_row(monkeypatch):
 
 def test_tiny_embeddings_and_errors(cat, tmp_path):
     emb, keys = fill(cat, tmp_path, planted(n=1)[0])
-    assert cat.compute_map(emb).xy.tolist() == [[0.0, 0.0]]
+    assert cat.maps.compute(emb).xy.tolist() == [[0.0, 0.0]]
     with pytest.raises(CatalogError, match="not known; use pca or umap") as err:
-        cat.compute_map(emb, method="tsne")
+        cat.maps.compute(emb, method="tsne")
     assert err.value.field == "method"
     with pytest.raises(CatalogError, match="UMAP needs at least 10 rows") as err:
-        cat.compute_map(emb, method="umap")
+        cat.maps.compute(emb, method="umap")
     empty = cat.create_embedding("empty", 8)
     with pytest.raises(CatalogError, match="has no vectors"):
-        cat.compute_map(empty)
+        cat.maps.compute(empty)
     with pytest.raises(NotFound, match="has no map yet"):
-        cat.get_map(empty)
+        cat.maps.get(empty)
     assert not (cat.store.cache_dir / "maps" / f"{empty.id}-v0-pca.npy").exists()
 
 
 def test_cached_per_version_and_stale_after_a_vector_import(cat, tmp_path):
     matrix, _ = planted(n=200)
     emb, keys = fill(cat, tmp_path, matrix)
-    made = cat.compute_map(emb)
+    made = cat.maps.compute(emb)
     emb = emb.refresh()
     path = cat.store.cache_dir / "maps" / f"{emb.id}-v{emb.version}-pca.npy"
     assert path.exists() and json.loads(path.with_suffix(".json").read_text())["points"] == 200
     from catalog import Catalog
-    again = Catalog(cat.path).get_map(emb.name)  # another Catalog of the same file reads the file
+    again = Catalog(cat.path).maps.get(emb.name)  # another Catalog of the same file reads the file
     np.testing.assert_array_equal(again.xy, made.xy)
     assert cat.maps.info(emb)["current"] is True
     emb.import_vectors(keys[:5], matrix[:5] * -1)  # the vectors change: the map is stale
     assert cat.maps.info(emb)["current"] is False
     with pytest.raises(NotFound, match=r"made from older vectors \(version \d+, now \d+\)") as err:
-        cat.get_map(emb)
+        cat.maps.get(emb)
     assert err.value.hint == "compute the map again"
     with pytest.raises(NotFound, match="older vectors"):
-        cat.select_in_polygon(emb, [(0, 0), (1, 0), (1, 1)])
-    fresh = cat.compute_map(emb)
+        cat.maps.select_in_polygon(emb, [(0, 0), (1, 0), (1, 1)])
+    fresh = cat.maps.compute(emb)
     assert not path.exists() and fresh.version == emb.refresh().version  # the old version's map is gone
-    assert cat.get_map(emb).version == fresh.version
+    assert cat.maps.get(emb).version == fresh.version
 
 
 def test_polygon_rule_points_on_edges_and_vertices_are_inside():
@@ -164,11 +164,11 @@ def test_polygon_errors_name_the_polygon():
 def test_select_in_polygon_and_box_give_row_ids(cat, tmp_path):
     matrix, cluster = planted(n=300)
     emb, keys = fill(cat, tmp_path, matrix)
-    made = cat.compute_map(emb)
+    made = cat.maps.compute(emb)
     x = made.xy[:, 0]
     cut = float((np.sort(x)[99] + np.sort(x)[100]) / 2)
     lo, hi = float(made.xy[:, 1].min()) - 1, float(made.xy[:, 1].max()) + 1
-    got = cat.select_in_polygon(emb, [(float(x.min()) - 1, lo), (cut, lo), (cut, hi), (float(x.min()) - 1, hi)])
+    got = cat.maps.select_in_polygon(emb, [(float(x.min()) - 1, lo), (cut, lo), (cut, hi), (float(x.min()) - 1, hi)])
     assert isinstance(got, np.ndarray) and len(got) == 100
     assert set(got) == set(made.ids[x <= cut])
     assert list(cat.maps.select_in_box(emb, cut, hi, float(x.min()) - 1, lo)) == list(got)
@@ -181,7 +181,7 @@ def test_point_values_label_metadata_score(cat, tmp_path):
     meta = {keys[0]: {"split": "train", "q": {"n": 3}}, keys[2]: {"split": "test"}}
     emb, _ = fill(cat, tmp_path, matrix, labels=labels, meta=meta)
     cat.set_labels(keys[0], ["ant"])  # several labels: the first A-Z
-    made = cat.compute_map(emb)
+    made = cat.maps.compute(emb)
     at = {k: int(np.flatnonzero(made.ids == rid)[0]) for k, rid in zip(keys, cat.resolve_row_ids(keys))}
     lab = cat.maps.point_values(emb, "label")
     assert (lab[at[keys[0]]], lab[at[keys[1]]], lab[at[keys[2]]]) == ("ant", "dog", None)
@@ -201,7 +201,7 @@ def test_point_values_label_metadata_score(cat, tmp_path):
 def test_export_csv_and_ndjson(cat, tmp_path):
     matrix, _ = planted(n=20)
     emb, keys = fill(cat, tmp_path, matrix)
-    made = cat.compute_map(emb)
+    made = cat.maps.compute(emb)
     buf = io.StringIO()
     assert cat.maps.export(emb, buf) == 20
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
@@ -222,7 +222,7 @@ def test_umap_separates_planted_clusters(cat, tmp_path):
     cluster = np.repeat(np.arange(3), 60)
     matrix = (centres[cluster] + rng.normal(0, 0.05, (180, 16))).astype(np.float32)
     emb, keys = fill(cat, tmp_path, matrix)
-    made = cat.compute_map(emb, method="umap")
+    made = cat.maps.compute(emb, method="umap")
     assert made.method == "umap" and made.xy.shape == (180, 2) and made.explained is None
     rid = np.array(cat.resolve_row_ids(keys))
     groups = [made.xy[np.isin(made.ids, rid[cluster == c])] for c in range(3)]
@@ -230,18 +230,18 @@ def test_umap_separates_planted_clusters(cat, tmp_path):
     spread = max(np.linalg.norm(g - c, axis=1).max() for g, c in zip(groups, centre))
     gap = min(np.linalg.norm(centre[a] - centre[b]) for a in range(3) for b in range(a + 1, 3))
     assert gap > spread  # each cluster is its own island
-    assert cat.get_map(emb).method == "umap"
+    assert cat.maps.get(emb).method == "umap"
     with pytest.raises(NotFound, match="has no pca map yet"):
-        cat.get_map(emb, "pca")
-    cat.compute_map(emb)  # both methods kept for one version; the latest is the default
-    assert cat.get_map(emb).method == "pca" and cat.get_map(emb, "umap").method == "umap"
+        cat.maps.get(emb, "pca")
+    cat.maps.compute(emb)  # both methods kept for one version; the latest is the default
+    assert cat.maps.get(emb).method == "pca" and cat.maps.get(emb, "umap").method == "umap"
 
 
 def test_umap_limits(cat, tmp_path, monkeypatch):
     emb, keys = fill(cat, tmp_path, planted(n=30)[0])
     monkeypatch.setattr(projection, "UMAP_MAX_ROWS", 20)
     with pytest.raises(CatalogError, match="UMAP is limited to 20 rows") as err:
-        cat.compute_map(emb, method="umap")
+        cat.maps.compute(emb, method="umap")
     assert err.value.field == "method"
 
 

@@ -21,7 +21,7 @@ def test_compute_then_export(cat, cli, emb, tmp_path):
     r = cli("map", "compute", "points")
     assert r.returncode == 0, r.stderr
     assert "Computed the pca map of points: 120 points" in r.stdout and "of the variance" in r.stdout
-    made = cat.get_map("points")
+    made = cat.maps.get("points")
     r = cli("map", "export", emb.id)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]

@@ -124,12 +124,12 @@ def half_polygon(xy: np.ndarray) -> list[list[float]]:
 
 def bench_lasso(cat: Catalog) -> tuple[list[tuple], list]:
     t0 = time.perf_counter()
-    made = cat.compute_map("bench")
+    made = cat.maps.compute("bench")
     rows = [(f"compute_map of the {len(made):,}-row catalog (cache build + PCA)", time.perf_counter() - t0, "")]
     poly = half_polygon(made.xy)
-    cat.select_in_polygon("bench", poly)  # warm: the map file and the cache ids are read once
+    cat.maps.select_in_polygon("bench", poly)  # warm: the map file and the cache ids are read once
     t0 = time.perf_counter()
-    ids = cat.select_in_polygon("bench", poly)
+    ids = cat.maps.select_in_polygon("bench", poly)
     rows.append((f"select_in_polygon, 200-vertex lasso → {len(ids):,} ids", time.perf_counter() - t0, ""))
     t0 = time.perf_counter()
     keys = cat.datarows.global_keys(ids.tolist())  # what the Save-as-slice dialog does

@@ -31,7 +31,7 @@ def cmd_compute(args):
     cat = open_catalog(args)
     progress = LazyBar(f"{args.method} map")
     try:
-        made = cat.compute_map(args.embedding, method=args.method, progress=progress)
+        made = cat.maps.compute(args.embedding, method=args.method, progress=progress)
     finally:
         progress.close()
     extra = ""
