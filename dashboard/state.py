@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from catalog import CatalogError, SearchSpec
 from catalog.filters import parse_filter
+from catalog.search.backends import check_choice
 from catalog.search.spec import DEFAULT_MAX_SCORE, DEFAULT_MIN_SCORE, SORTS
 
 DEFAULT_MIN, DEFAULT_MAX = DEFAULT_MIN_SCORE, DEFAULT_MAX_SCORE
@@ -35,7 +36,7 @@ class SearchState:
     group_by: str | None = None           # a metadata field: one card per group (SearchSpec.group_by)
     page: int = 1
     slice: str | None = None              # the slice this state was opened from
-    backend: str = "auto"                 # the search backend (Catalog.search's backend=; not in the URL)
+    backend: str = "auto"                 # the search backend (Catalog.search's backend=; ?backend= in the URL)
 
     # -- what kind of query -----------------------------------------------------------------------
     @property
@@ -116,6 +117,8 @@ class SearchState:
             p["sort"] = self.sort
         if self.group_by:
             p["group"] = self.group_by
+        if self.backend != "auto":
+            p["backend"] = self.backend
         if self.page > 1:
             p["page"] = str(self.page)
         return p
@@ -158,6 +161,11 @@ class SearchState:
                 s.group_by = SearchSpec(embedding="x", anchors=["x"], min_score=0, group_by=get("group")).group_by
             except CatalogError as exc:
                 problems.append(f"the grouping in the address was ignored: {exc.message}")
+        if get("backend"):
+            try:  # the library's check of the name; whether this catalog offers it is the query panel's
+                s.backend = check_choice(get("backend")) or "auto"
+            except CatalogError as exc:
+                problems.append(f"the backend in the address was ignored: {exc.message}")
         try:
             s.page = max(1, int(get("page") or 1))
         except ValueError:

@@ -60,6 +60,13 @@ def test_engine_backends_are_offered_only_with_an_engine(db, tmp_path):
     at = box.set_value("qdrant").run()
     assert not at.exception and at.session_state["search"].backend == "qdrant"
     assert _keys(at) == exact and exact
+    assert at.query_params["backend"] in ("qdrant", ["qdrant"])  # the choice is in the address
+    opened = AppTest.from_file(APP, default_timeout=60)  # a bookmark of that address opens with the choice
+    for k, v in {"emb": "shapes", "a": cat.get_datarow(ANCHOR)["id"], "min": "0.5", "max": "1",
+                 "backend": "qdrant"}.items():
+        opened.query_params[k] = v
+    opened = opened.run()
+    assert not opened.exception and opened.selectbox(key="w_backend").value == "qdrant"
     want = cat.search(SearchSpec("shapes", anchors=[ANCHOR], min_score=0.5), Page(None), backend="exact")
     assert want.total > 0
     assert not [w.value for w in at.warning]

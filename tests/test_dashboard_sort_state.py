@@ -70,3 +70,17 @@ def test_the_uniqueness_sort_is_offered_to_similarity_searches_only():
     assert not any(o.startswith(("score:", "uniqueness:")) for o in options)
     back, problems = SearchState.from_params(Params({"emb": "e", "a": "x", "sort": "uniqueness"}))
     assert not problems and back.spec().sort == "uniqueness"
+
+
+def test_the_backend_choice_is_in_the_url():
+    """A bookmark keeps the chosen backend; the automatic choice adds nothing; an unknown name is dropped."""
+    s = SearchState(embedding="e", anchors=["a"], min_score=0.5, max_score=1.0, backend="approximate")
+    p = s.to_params()
+    assert p["backend"] == "approximate"
+    back, problems = SearchState.from_params(Params(p))
+    assert back.backend == "approximate" and not problems
+    assert "backend" not in SearchState(embedding="e", anchors=["a"]).to_params()
+    bad, problems = SearchState.from_params(Params({"emb": "e", "a": ["a"], "backend": "annoy"}))
+    assert bad.backend == "auto"
+    assert problems == ["the backend in the address was ignored: backend 'annoy' is not supported; "
+                        "use exact or approximate or qdrant or qdrant-hnsw (or leave it out)"]
