@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ..engine.client import EngineError
 from ..errors import CatalogError, VectorsChanged
+from ..vectors.cache import find_rows
 from .auto_range import (DEFAULT_BINS, TOP_N, RangeChoice, ScoreDistribution, check_bins, choose_range,
                          distribution_from_scores, given_range)
 from .backends import Context, ExactBackend, Matches, Query, plan
@@ -307,21 +308,28 @@ class Searcher:
         return np.asarray(vecs, dtype=np.float32).reshape(-1, emb.dims)
 
     def _anchor_rows(self, exact: ExactBackend, emb, refs) -> list[dict]:
-        """``[{"id", "global_key"}]`` for anchor references: ids of cached rows are resolved from the
-        cache; anything else (global keys, rows without a vector, unknown refs) from the database."""
+        """``[{"id", "global_key"}]`` for anchor references: ids and global keys of cached rows are
+        resolved from the cache; anything else (rows without a vector, unknown refs) from the database,
+        which words the errors."""
         if not refs:
             return []
-        lowered = [r.lower() for r in refs]
-        pos, missing = exact.positions(lowered)
-        if missing:
-            return [{"id": r["id"], "global_key": r["global_key"]} for r in self.datarows.get_datarows(refs)]
-        keys = self.cache.load_keys(emb).get(pos)
+        at = find_rows(exact.ids, [r.lower() for r in refs])
+        if (at < 0).any():
+            keys = self.cache.load_keys(emb)
+            at[at < 0] = keys.find([r for r, p in zip(refs, at) if p < 0])
+            if (at < 0).any():
+                return self._rows_from_database(refs)
+        keys = self.cache.load_keys(emb).get(at)
         out, seen = [], set()
-        for rid, key in zip(lowered, keys):
+        for p, key in zip(at, keys):
+            rid = str(exact.ids[p])
             if rid not in seen:
                 seen.add(rid)
                 out.append({"id": rid, "global_key": key})
         return out
+
+    def _rows_from_database(self, refs) -> list[dict]:
+        return [{"id": r["id"], "global_key": r["global_key"]} for r in self.datarows.get_datarows(refs)]
 
     # -- lookups that need no database connection while nothing was committed ------------------------
     def _embedding(self, ref):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import codes
 from ..errors import VectorsChanged
@@ -88,9 +89,37 @@ class KeyTable:
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray):
         self.data, self.offsets = data, offsets
+        self._order: np.ndarray | None = None  # positions in key order, made on the first find()
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def find(self, keys) -> np.ndarray:
+        """Positions of the rows whose global_key is each of ``keys`` (``-1`` where none is; ``''`` never
+        matches). A binary search over the positions sorted by key (sorted once, in Arrow, per table:
+        about 0.3 s and 8 bytes a row for 1M rows), so looking up an anchor needs no database query."""
+        if self._order is None:
+            n = len(self)
+            arr = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(
+                np.ascontiguousarray(self.offsets, dtype=np.int64)), pa.py_buffer(np.ascontiguousarray(self.data))])
+            self._order = pc.sort_indices(arr).to_numpy().astype(np.int64)
+        order, buf, off = self._order, self.data, self.offsets
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for i, key in enumerate(keys):
+            want = key.encode("utf-8") if isinstance(key, str) else b""
+            if not want:
+                continue
+            lo, hi = 0, len(order)
+            while lo < hi:  # the first sorted place whose key is not below ``want``
+                mid = (lo + hi) // 2
+                p = order[mid]
+                if bytes(buf[off[p]:off[p + 1]]) < want:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < len(order) and bytes(buf[off[order[lo]]:off[order[lo] + 1]]) == want:
+                out[i] = order[lo]
+        return out
 
     def get(self, positions) -> list[str]:
         buf, off = self.data, self.offsets
