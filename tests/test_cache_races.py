@@ -61,3 +61,24 @@ def test_searches_while_the_vectors_change_all_answer(tmp_path):
     assert SEARCH_ATTEMPTS >= 2
     final = cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=None)
     assert final.total == 2999 and np.isfinite([h.score for h in final.results]).all()
+
+
+def test_a_search_that_keeps_meeting_changes_gives_up_with_the_busy_message(tmp_path, monkeypatch):
+    """After SEARCH_ATTEMPTS tries the search says the vectors changed (a CatalogBusy: 503 in the API)."""
+    from catalog import CatalogBusy
+    from catalog.errors import VectorsChanged
+    cat = Catalog(tmp_path / "c.duckdb")
+    emb, keys, _ = make_embedding(cat, tmp_path, n=50, dims=8)
+    tries = []
+
+    def always_changed(*args, **kwargs):
+        tries.append(1)
+        raise VectorsChanged(f"the vectors of embedding {emb.name} changed during the search; run it again")
+    monkeypatch.setattr(cat.searcher, "_search", always_changed)
+    try:
+        cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=1)
+        raise AssertionError("expected VectorsChanged")
+    except CatalogBusy as exc:
+        assert isinstance(exc, VectorsChanged)
+        assert str(exc.message) == f"the vectors of embedding {emb.name} changed during the search; run it again"
+    assert len(tries) == SEARCH_ATTEMPTS
