@@ -1,6 +1,6 @@
 """Build configuration for the optional native modules; the package metadata lives in pyproject.toml.
 
-``catalog._l1kernel`` (C, pthreads, AVX2 with a portable fallback chosen at run time) speeds up
+``catalog._l1kernel`` (C, pthreads; AVX-512 BW, AVX2 or portable SAD chosen at run time) speeds up
 exact batched L1 nearest-neighbour search. It is optional: where it does not compile (no C compiler
 or Python headers), the install still succeeds and ``catalog.search.l1_knn`` uses faiss instead.
 
@@ -16,16 +16,17 @@ from setuptools import Extension, setup
 
 
 
-def threaded(name: str, source: str) -> Extension:
+def threaded(name: str, source: str, headers: tuple[str, ...] = ()) -> Extension:
     """An optional pthreads kernel with strict float semantics (no contraction, no fast math)."""
-    return Extension(name, sources=[f"catalog/_native/{source}"], depends=["catalog/_native/native.h"],
+    return Extension(name, sources=[f"catalog/_native/{source}"],
+                     depends=["catalog/_native/native.h", *(f"catalog/_native/{h}" for h in headers)],
                      extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-pthread"],
                      extra_link_args=["-pthread"], optional=True)
 
 
 setup(
     ext_modules=[
-        threaded("catalog._l1kernel", "l1kernel.c"),
+        threaded("catalog._l1kernel", "l1kernel.c", ("l1sad.h",)),
         threaded("catalog._codes", "codes.c"),
         Extension(
             "catalog._ndjson",

@@ -10,15 +10,27 @@
  * fvec_L1 (8 lanes, folded to 4, 4-lane tail, pairwise, scalar tail), and the k best are kept,
  * ties broken by the smaller pool index. The result equals an exhaustive float32 scan.
  *
- * SAD over uint8 uses AVX2's vpsadbw (32 bytes per instruction) when the CPU has it, with a
- * portable scalar path otherwise. Queries are handed out in chunks to worker threads (pthreads).
+ * SAD over uint8 uses AVX-512 BW's or AVX2's vpsadbw (64 or 32 bytes per instruction) when the CPU
+ * has it, with a portable scalar path otherwise. Per query chunk and pool tile, pairs are compared
+ * either on the pooled level first (half the bytes; the full SAD only where that cannot decide) or
+ * on the full level alone, whichever the last measured pass rate of the pooled level says is cheaper. Queries are handed out in chunks to worker threads (pthreads).
  */
 #include "native.h"
 
 #define QCHUNK 128     /* queries per work item (their bytes stay in L2) */
 #define PTILE_BYTES (128 * 1024) /* pool rows scanned per tile by one chunk (L2) */
-#define MQ 4           /* micro-kernel: queries ... */
-#define MP 3           /* ... x pool rows */
+#define MQ 4           /* micro-kernel: queries (x MP pool rows, l1sad.h) */
+#define ISA_PORTABLE 0
+#define ISA_AVX2 1
+#define ISA_AVX512 2
+#define LEVEL_AUTO 0
+#define LEVEL_POOLED 1
+#define LEVEL_FULL 2
+/* Level choice (LEVEL_AUTO), per query chunk and pool tile: the pooled SAD first while at most
+   POOLED_PASS_MAX of its pairs go on to the full SAD (measured on the last tile run that way), the
+   full SAD alone otherwise; every PROBE_EVERY-th tile runs pooled again to re-measure. */
+#define POOLED_PASS_MAX 0.10
+#define PROBE_EVERY 32
 
 typedef struct {
     /* inputs */
@@ -41,7 +53,9 @@ typedef struct {
     int64_t *out_i;
     /* work distribution */
     Py_ssize_t next;             /* next query chunk (atomic) */
-    int use_avx2;
+    int use_avx2;                /* AVX2 (or better) for the exact re-scoring and the 1 x 1 SADs */
+    int isa;                     /* SAD blocks: ISA_PORTABLE, ISA_AVX2 or ISA_AVX512 */
+    int level;                   /* LEVEL_AUTO, LEVEL_POOLED (pooled SAD first) or LEVEL_FULL (full SAD only) */
     /* stats */
     int64_t candidates;          /* atomic: rows re-scored exactly */
     int64_t full_sads;           /* atomic: pairs that passed the pooled bound */
@@ -87,101 +101,28 @@ __attribute__((target("avx2"))) static float l1_exact_avx2(const float *x, const
 }
 #endif
 
-/* ---------------------------------------------------------------- SAD micro-kernels */
-/* out[a * MP + b] = SAD(q[a], p[b]); q rows and p rows are dp bytes apart */
-static void sad_block_scalar(const uint8_t *q, const uint8_t *p, Py_ssize_t dp, int nqm, int npm, int32_t *out) {
+#include "l1sad.h"
+
+/* SADs of nqm query rows x npm pool rows one pair at a time (block edges, or no SIMD block kernel);
+   out[b * 4 + a], mask bit b * 4 + a where SAD <= gate[a], as the block kernels. */
+static int sad_block_masked(const Job *job, const uint8_t *q, const uint8_t *p, Py_ssize_t dp, int nqm, int npm,
+                            const int64_t *gate, int64_t *out) {
+    int mask = 0;
     for (int a = 0; a < nqm; a++)
         for (int b = 0; b < npm; b++) {
             const uint8_t *x = q + a * dp, *y = p + b * dp;
-            int32_t s = 0;
-            for (Py_ssize_t i = 0; i < dp; i++) s += abs((int)x[i] - (int)y[i]);
-            out[a * MP + b] = s;
-        }
-}
-
+            int32_t sad;
 #if HAVE_X86
-__attribute__((target("avx2"))) static inline int32_t hsum64(__m256i v) {
-    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
-    return (int32_t)_mm_cvtsi128_si64(s);
-}
-
-/* Four 64-bit horizontal sums at once: [sum(A), sum(B), sum(C), sum(D)]. */
-__attribute__((target("avx2"))) static inline __m256i hsum4x64(__m256i A, __m256i B, __m256i C, __m256i D) {
-    __m256i t0 = _mm256_add_epi64(_mm256_unpacklo_epi64(A, B), _mm256_unpackhi_epi64(A, B));
-    __m256i t1 = _mm256_add_epi64(_mm256_unpacklo_epi64(C, D), _mm256_unpackhi_epi64(C, D));
-    return _mm256_add_epi64(_mm256_permute2x128_si256(t0, t1, 0x20), _mm256_permute2x128_si256(t0, t1, 0x31));
-}
-
-/* SADs of 4 query rows x 3 pool rows; out[b * 4 + a] = SAD(q[a], p[b]). Returns a 12-bit mask of
-   the pairs with SAD <= gate[a] (bit b * 4 + a); most calls return 0 and the caller moves on. */
-__attribute__((target("avx2"))) static int sad_4x3_avx2(const uint8_t *q, const uint8_t *p, Py_ssize_t dp,
-                                                        const int64_t *gate, int64_t *out) {
-    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
-    __m256i a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-    const uint8_t *q0 = q, *q1 = q + dp, *q2 = q + 2 * dp, *q3 = q + 3 * dp;
-    const uint8_t *p0 = p, *p1 = p + dp, *p2 = p + 2 * dp;
-    for (Py_ssize_t i = 0; i < dp; i += 32) {
-        __m256i y0 = _mm256_load_si256((const __m256i *)(p0 + i));
-        __m256i y1 = _mm256_load_si256((const __m256i *)(p1 + i));
-        __m256i y2 = _mm256_load_si256((const __m256i *)(p2 + i));
-        __m256i x = _mm256_load_si256((const __m256i *)(q0 + i));
-        a00 = _mm256_add_epi64(a00, _mm256_sad_epu8(x, y0));
-        a01 = _mm256_add_epi64(a01, _mm256_sad_epu8(x, y1));
-        a02 = _mm256_add_epi64(a02, _mm256_sad_epu8(x, y2));
-        x = _mm256_load_si256((const __m256i *)(q1 + i));
-        a10 = _mm256_add_epi64(a10, _mm256_sad_epu8(x, y0));
-        a11 = _mm256_add_epi64(a11, _mm256_sad_epu8(x, y1));
-        a12 = _mm256_add_epi64(a12, _mm256_sad_epu8(x, y2));
-        x = _mm256_load_si256((const __m256i *)(q2 + i));
-        a20 = _mm256_add_epi64(a20, _mm256_sad_epu8(x, y0));
-        a21 = _mm256_add_epi64(a21, _mm256_sad_epu8(x, y1));
-        a22 = _mm256_add_epi64(a22, _mm256_sad_epu8(x, y2));
-        x = _mm256_load_si256((const __m256i *)(q3 + i));
-        a30 = _mm256_add_epi64(a30, _mm256_sad_epu8(x, y0));
-        a31 = _mm256_add_epi64(a31, _mm256_sad_epu8(x, y1));
-        a32 = _mm256_add_epi64(a32, _mm256_sad_epu8(x, y2));
-    }
-    __m256i g = _mm256_loadu_si256((const __m256i *)gate);
-    __m256i s0 = hsum4x64(a00, a10, a20, a30), s1 = hsum4x64(a01, a11, a21, a31), s2 = hsum4x64(a02, a12, a22, a32);
-    int over = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(s0, g))) |
-               _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(s1, g))) << 4 |
-               _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(s2, g))) << 8;
-    if (over == 0xFFF) return 0;
-    _mm256_storeu_si256((__m256i *)out, s0);
-    _mm256_storeu_si256((__m256i *)(out + 4), s1);
-    _mm256_storeu_si256((__m256i *)(out + 8), s2);
-    return ~over & 0xFFF;
-}
-
-/* SAD of one query row and one pool row */
-__attribute__((target("avx2"))) static int32_t sad_1x1_avx2(const uint8_t *x, const uint8_t *y, Py_ssize_t dp) {
-    __m256i acc = _mm256_setzero_si256(), acc2 = acc;
-    Py_ssize_t i = 0;
-    for (; i + 64 <= dp; i += 64) {
-        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_load_si256((const __m256i *)(x + i)),
-                                                    _mm256_load_si256((const __m256i *)(y + i))));
-        acc2 = _mm256_add_epi64(acc2, _mm256_sad_epu8(_mm256_load_si256((const __m256i *)(x + i + 32)),
-                                                      _mm256_load_si256((const __m256i *)(y + i + 32))));
-    }
-    if (i < dp)
-        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_load_si256((const __m256i *)(x + i)),
-                                                    _mm256_load_si256((const __m256i *)(y + i))));
-    return hsum64(_mm256_add_epi64(acc, acc2));
-}
-
-__attribute__((target("avx2"))) static void sad_block_avx2(const uint8_t *q, const uint8_t *p, Py_ssize_t dp, int nqm, int npm, int32_t *out) {
-    for (int a = 0; a < nqm; a++)
-        for (int b = 0; b < npm; b++) {
-            const uint8_t *x = q + a * dp, *y = p + b * dp;
-            __m256i acc = _mm256_setzero_si256();
-            for (Py_ssize_t i = 0; i < dp; i += 32)
-                acc = _mm256_add_epi32(acc, _mm256_sad_epu8(_mm256_load_si256((const __m256i *)(x + i)),
-                                                            _mm256_load_si256((const __m256i *)(y + i))));
-            out[a * MP + b] = hsum64(acc);
-        }
-}
+            if (job->isa == ISA_AVX512) sad = sad_1x1_avx512(x, y, dp);
+            else if (job->isa == ISA_AVX2) sad = sad_1x1_avx2(x, y, dp);
+            else
 #endif
+                sad_block_scalar(x, y, dp, 1, 1, &sad);
+            out[b * 4 + a] = sad;
+            if (sad <= gate[a]) mask |= 1 << (b * 4 + a);
+        }
+    return mask;
+}
 
 /* ---------------------------------------------------------------- per-query state */
 typedef struct {
@@ -299,13 +240,42 @@ static void hit_sift_down(Hit *h, Py_ssize_t n, Py_ssize_t i) {
     h[i] = v;
 }
 
-static void finish_query(Job *job, QState *st, Py_ssize_t qi, Hit *hits) {
+typedef struct {
+    double lb; /* lower bound of the distance */
+    int32_t j; /* pool index */
+} Cand;
+
+static int cand_cmp(const void *a, const void *b) {
+    const Cand *x = a, *y = b;
+    return x->lb < y->lb ? -1 : x->lb > y->lb ? 1 : (x->j > y->j) - (x->j < y->j);
+}
+
+/* Re-score the query's candidates exactly, nearest lower bound first: once k exact distances are
+   known, a candidate whose lower bound lies above the k-th of them (widened by the float32 rounding
+   bound) is strictly farther in float32 too, and so are all after it. -1 when out of memory. */
+static int finish_query(Job *job, QState *st, Py_ssize_t qi, Hit *hits, Cand **buf, Py_ssize_t *bufcap) {
     const float *x = job->xq + qi * job->d;
     double eqi = job->eq[qi];
-    Py_ssize_t n = 0, kk = job->kk, kept = 0;
+    Py_ssize_t n = 0, kk = job->kk, kept = 0, nc = 0;
+    if (st->cn > *bufcap) {
+        Cand *c = realloc(*buf, (size_t)st->cn * sizeof(Cand));
+        if (!c) return -1;
+        *buf = c;
+        *bufcap = st->cn;
+    }
+    Cand *order = *buf;
     for (Py_ssize_t r = 0; r < st->cn; r++) {
         int32_t j = st->cand[2 * r], sad = st->cand[2 * r + 1];
-        if (job->s * sad - eqi - job->ep[j] > st->thresh) continue;
+        double lb = job->s * sad - eqi - job->ep[j];
+        if (lb > st->thresh) continue;
+        order[nc].lb = lb;
+        order[nc].j = j;
+        nc++;
+    }
+    qsort(order, (size_t)nc, sizeof(Cand), cand_cmp);
+    for (Py_ssize_t r = 0; r < nc; r++) {
+        int32_t j = order[r].j;
+        if (n == kk && order[r].lb > (double)hits[0].d * job->widen) break;
         kept++;
         const float *y = job->xp + (Py_ssize_t)j * job->d;
 #if HAVE_X86
@@ -343,6 +313,7 @@ static void finish_query(Job *job, QState *st, Py_ssize_t qi, Hit *hits) {
         od[m] = INFINITY;
         oi[m] = -1;
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- worker */
@@ -353,20 +324,64 @@ static inline int pair(Job *job, QState *st, Py_ssize_t qi, const uint8_t *qrow,
     if (job->s1 * (double)s1 - eqi1 - job->ep1[j] > st->thresh) return 0;
     st->passes++;
     int32_t full;
+    const uint8_t *prow = job->qp + (Py_ssize_t)j * job->dp;
 #if HAVE_X86
-    if (job->use_avx2)
-        full = sad_1x1_avx2(qrow, job->qp + (Py_ssize_t)j * job->dp, job->dp);
+    if (job->isa == ISA_AVX512) full = sad_1x1_avx512(qrow, prow, job->dp);
+    else if (job->isa == ISA_AVX2) full = sad_1x1_avx2(qrow, prow, job->dp);
     else
 #endif
-        sad_block_scalar(qrow, job->qp + (Py_ssize_t)j * job->dp, job->dp, 1, 1, &full);
+        sad_block_scalar(qrow, prow, job->dp, 1, 1, &full);
     return visit(job, st, job->eq[qi], eqi1, j, full);
+}
+
+/* One tile [t0, t1) of the pool for one chunk of queries, at one level: block SADs, then every pair
+   under its query's gate goes on (pooled: to pair(); full: straight to visit()). */
+static int scan_tile(Job *job, QState *st, Py_ssize_t q0, Py_ssize_t nqc, Py_ssize_t t0, Py_ssize_t t1, int pooled,
+                     int64_t *gate) {
+    Py_ssize_t dp = job->dp, dl = pooled ? job->dp1 : job->dp;
+    const uint8_t *ql = pooled ? job->qq1 : job->qq, *pl = pooled ? job->qp1 : job->qp;
+    int np = job->isa == ISA_AVX512 ? 4 : 3;
+    int64_t sad[MQ * MP];
+    for (Py_ssize_t a = 0; a < nqc; a++) gate[a] = pooled ? st[a].gate1 : st[a].gate;
+    for (Py_ssize_t a0 = 0; a0 < nqc; a0 += MQ) {
+        int nqm = nqc - a0 < MQ ? (int)(nqc - a0) : MQ;
+        const uint8_t *qrow = job->qq + (q0 + a0) * dp, *qlev = ql + (q0 + a0) * dl;
+        for (Py_ssize_t j0 = t0; j0 < t1; j0 += np) {
+            int npm = t1 - j0 < np ? (int)(t1 - j0) : np, mask;
+            const uint8_t *prow = pl + j0 * dl;
+#if HAVE_X86
+            if (nqm == MQ && npm == 4 && job->isa == ISA_AVX512)
+                mask = dl <= 256 ? sad_4x4_avx512_short(qlev, prow, dl, gate + a0, sad)
+                                 : sad_4x4_avx512(qlev, prow, dl, gate + a0, sad);
+            else if (nqm == MQ && npm == 3 && job->isa == ISA_AVX2) mask = sad_4x3_avx2(qlev, prow, dl, gate + a0, sad);
+            else
+#endif
+                mask = sad_block_masked(job, qlev, prow, dl, nqm, npm, gate + a0, sad);
+            while (mask) {
+                int bit = __builtin_ctz(mask), a = bit & 3, b = bit >> 2;
+                mask &= mask - 1;
+                if (sad[bit] > gate[a0 + a]) continue; /* the gate moved meanwhile */
+                QState *sa = &st[a0 + a];
+                Py_ssize_t qi = q0 + a0 + a;
+                if (pooled) {
+                    if (pair(job, sa, qi, qrow + a * dp, (int32_t)(j0 + b), sad[bit])) return -1;
+                    gate[a0 + a] = sa->gate1;
+                } else {
+                    sa->passes++;
+                    if (visit(job, sa, job->eq[qi], job->eq1[qi], (int32_t)(j0 + b), (int32_t)sad[bit])) return -1;
+                    gate[a0 + a] = sa->gate;
+                }
+            }
+        }
+    }
+    return 0;
 }
 
 static void *worker(void *arg) {
     Job *job = (Job *)arg;
-    Py_ssize_t dp = job->dp, dp1 = job->dp1, kk = job->kk, nb = job->nb;
+    Py_ssize_t kk = job->kk, nb = job->nb;
     QState st[QCHUNK];
-    int64_t gate1[QCHUNK + MQ];
+    int64_t gate[QCHUNK + MQ];
     memset(st, 0, sizeof(st));
     Hit *hits = malloc((size_t)(kk > 0 ? kk : 1) * sizeof(Hit));
     int ok = hits != NULL;
@@ -376,11 +391,12 @@ static void *worker(void *arg) {
         st[a].cand = malloc((size_t)st[a].ccap * 2 * sizeof(int32_t));
         if (!st[a].heap || !st[a].cand) ok = 0;
     }
-    Py_ssize_t ptile = PTILE_BYTES / dp1;
-    if (ptile < MP) ptile = MP;
-    ptile = ptile / MP * MP;
-    int32_t sad[MQ * MP];
-    int64_t sad64[MQ * MP];
+    Py_ssize_t ptile = PTILE_BYTES / job->dp1;
+    if (ptile < 12) ptile = 12;
+    ptile = ptile / 12 * 12; /* whole 4- and 3-row blocks */
+    int64_t passes = 0;
+    Cand *order = NULL;
+    Py_ssize_t ordercap = 0;
     while (ok) {
         Py_ssize_t q0 = __atomic_fetch_add(&job->next, QCHUNK, __ATOMIC_RELAXED);
         if (q0 >= job->nq) break;
@@ -388,53 +404,27 @@ static void *worker(void *arg) {
         for (Py_ssize_t a = 0; a < nqc; a++) {
             st[a].hn = 0;
             st[a].cn = 0;
+            st[a].passes = 0;
             update_gate(job, &st[a], job->eq[q0 + a], job->eq1[q0 + a]);
-            gate1[a] = st[a].gate1;
         }
-        for (Py_ssize_t t0 = 0; ok && t0 < nb; t0 += ptile) {
+        int pooled = job->level != LEVEL_FULL, tile = 0;
+        for (Py_ssize_t t0 = 0; ok && t0 < nb; t0 += ptile, tile++) {
             Py_ssize_t t1 = t0 + ptile < nb ? t0 + ptile : nb;
-            for (Py_ssize_t a0 = 0; ok && a0 < nqc; a0 += MQ) {
-                int nqm = nqc - a0 < MQ ? (int)(nqc - a0) : MQ;
-                const uint8_t *qrow = job->qq + (q0 + a0) * dp;
-                const uint8_t *qrow1 = job->qq1 + (q0 + a0) * dp1;
-                for (Py_ssize_t j0 = t0; ok && j0 < t1; j0 += MP) {
-                    int npm = t1 - j0 < MP ? (int)(t1 - j0) : MP;
-#if HAVE_X86
-                    if (job->use_avx2 && nqm == MQ && npm == MP) {
-                        int mask = sad_4x3_avx2(qrow1, job->qp1 + j0 * dp1, dp1, gate1 + a0, sad64);
-                        while (mask) {
-                            int bit = __builtin_ctz(mask), a = bit & 3, b = bit >> 2;
-                            mask &= mask - 1;
-                            if (sad64[bit] > gate1[a0 + a]) continue; /* the gate moved meanwhile */
-                            if (pair(job, &st[a0 + a], q0 + a0 + a, qrow + a * dp, (int32_t)(j0 + b), sad64[bit])) {
-                                ok = 0;
-                                break;
-                            }
-                            gate1[a0 + a] = st[a0 + a].gate1;
-                        }
-                        continue;
-                    }
-                    if (job->use_avx2)
-                        sad_block_avx2(qrow1, job->qp1 + j0 * dp1, dp1, nqm, npm, sad);
-                    else
-#endif
-                        sad_block_scalar(qrow1, job->qp1 + j0 * dp1, dp1, nqm, npm, sad);
-                    for (int a = 0; ok && a < nqm; a++)
-                        for (int b = 0; b < npm; b++) {
-                            if (sad[a * MP + b] > st[a0 + a].gate1) continue;
-                            if (pair(job, &st[a0 + a], q0 + a0 + a, qrow + a * dp, (int32_t)(j0 + b), sad[a * MP + b])) {
-                                ok = 0;
-                                break;
-                            }
-                            gate1[a0 + a] = st[a0 + a].gate1;
-                        }
-                }
+            int probe = job->level == LEVEL_AUTO && !pooled && tile % PROBE_EVERY == 0;
+            int64_t before = 0;
+            for (Py_ssize_t a = 0; a < nqc; a++) before += st[a].passes;
+            if (scan_tile(job, st, q0, nqc, t0, t1, pooled || probe, gate)) ok = 0;
+            if (job->level == LEVEL_AUTO && (pooled || probe)) {
+                int64_t after = 0;
+                for (Py_ssize_t a = 0; a < nqc; a++) after += st[a].passes;
+                pooled = (double)(after - before) <= POOLED_PASS_MAX * (double)nqc * (double)(t1 - t0);
             }
         }
-        for (Py_ssize_t a = 0; ok && a < nqc; a++) finish_query(job, &st[a], q0 + a, hits);
+        for (Py_ssize_t a = 0; ok && a < nqc; a++) {
+            passes += st[a].passes;
+            if (finish_query(job, &st[a], q0 + a, hits, &order, &ordercap)) ok = 0;
+        }
     }
-    int64_t passes = 0;
-    for (int a = 0; a < QCHUNK; a++) passes += st[a].passes;
     __atomic_fetch_add(&job->full_sads, passes, __ATOMIC_RELAXED);
     if (!ok) __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED);
     for (int a = 0; a < QCHUNK; a++) {
@@ -442,6 +432,7 @@ static void *worker(void *arg) {
         free(st[a].cand);
     }
     free(hits);
+    free(order);
     return NULL;
 }
 
@@ -631,21 +622,28 @@ static void *aligned(size_t n) {
 }
 
 PyDoc_STRVAR(knn_doc,
-             "knn_l1(queries, pool, nq, nb, d, k, out_d, out_i, threads, avx2[, max_dist]) -> (step, candidates, full)\n\n"
+             "knn_l1(queries, pool, nq, nb, d, k, out_d, out_i, threads, simd[, max_dist[, level]])\n"
+             "    -> (step, candidates, full, isa)\n\n"
              "Exact k nearest pool rows under L1 for each query (float32, C order, given as buffers).\n"
              "Writes distances (float32) and pool indices (int64) nearest first, ties by smaller index;\n"
-             "inf / -1 where the pool has fewer than k rows. Returns the quantisation step, the number of\n"
-             "rows re-scored exactly and the number of pairs that needed the full 8-bit SAD, or None when\n"
-             "the input holds NaN or infinity. With max_dist (a range search) rows whose lower bound lies\n"
-             "above it are never candidates; hits farther than max_dist may remain and are the caller's to drop.");
+             "inf / -1 where the pool has fewer than k rows. simd: 0 portable, 1 the best this CPU runs\n"
+             "(AVX-512 BW, AVX2), 2 at most AVX2. level: 0 chosen per pool tile, 1 pooled SAD first, 2 full\n"
+             "SAD only. Returns the quantisation step, the number of rows re-scored exactly, the number of\n"
+             "pairs that needed the full 8-bit SAD and the SAD kernel used, or None when the input holds\n"
+             "NaN or infinity. With max_dist (a range search) rows whose lower bound lies above it are\n"
+             "never candidates; hits farther than max_dist may remain and are the caller's to drop.");
 
 static PyObject *py_knn(PyObject *self, PyObject *args) {
     PyObject *oq, *op, *od, *oi;
     Py_ssize_t nq, nb, d, k;
-    int threads, want_avx2;
+    int threads, simd, level = LEVEL_AUTO;
     double max_dist = INFINITY;
-    if (!PyArg_ParseTuple(args, "OOnnnnOOip|d", &oq, &op, &nq, &nb, &d, &k, &od, &oi, &threads, &want_avx2,
-                          &max_dist)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOnnnnOOii|di", &oq, &op, &nq, &nb, &d, &k, &od, &oi, &threads, &simd,
+                          &max_dist, &level)) return NULL;
+    if (simd < 0 || simd > 2 || level < LEVEL_AUTO || level > LEVEL_FULL) {
+        PyErr_SetString(PyExc_ValueError, "knn_l1: simd must be 0, 1 or 2 and level 0, 1 or 2");
+        return NULL;
+    }
     if (isnan(max_dist) || max_dist < 0) {
         PyErr_SetString(PyExc_ValueError, "knn_l1: max_dist must be a non-negative number");
         return NULL;
@@ -669,11 +667,14 @@ static PyObject *py_knn(PyObject *self, PyObject *args) {
     job.xq = bq.buf; job.xp = bp.buf;
     job.nq = nq; job.nb = nb; job.d = d; job.k = k;
     job.kk = k < nb ? k : nb;
-    job.dp = (d + 31) / 32 * 32;
+    job.dp = (d + 63) / 64 * 64; /* whole 64-byte loads */
+    job.level = level;
     job.out_d = bd.buf; job.out_i = bi.buf;
 #if HAVE_X86
     __builtin_cpu_init();
-    job.use_avx2 = want_avx2 && __builtin_cpu_supports("avx2");
+    if (simd != 0 && __builtin_cpu_supports("avx2")) job.isa = ISA_AVX2;
+    if (simd == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) job.isa = ISA_AVX512;
+    job.use_avx2 = job.isa != ISA_PORTABLE;
 #endif
     PyObject *result = NULL;
     uint8_t *qq = NULL, *qp = NULL, *qq1 = NULL, *qp1 = NULL;
@@ -692,7 +693,7 @@ static PyObject *py_knn(PyObject *self, PyObject *args) {
         if (finite) {
             job.s = pick_step(job.xp, nb, d, 0, mx, job.use_avx2);
             job.s1 = pick_step(job.xp, nb, d, 1, mx, job.use_avx2);
-            job.dp1 = (level_width(d, 1) + 31) / 32 * 32;
+            job.dp1 = (level_width(d, 1) + 63) / 64 * 64;
             qq = aligned((size_t)nq * job.dp);
             qp = aligned((size_t)nb * job.dp);
             qq1 = aligned((size_t)nq * job.dp1);
@@ -733,7 +734,11 @@ static PyObject *py_knn(PyObject *self, PyObject *args) {
     free(qq); free(qp); free(qq1); free(qp1); free(eq); free(ep);
     if (nomem) PyErr_NoMemory();
     else if (!finite) { Py_INCREF(Py_None); result = Py_None; }
-    else result = Py_BuildValue("(dLL)", job.s, (long long)job.candidates, (long long)job.full_sads);
+    else {
+        static const char *isa_names[] = {"portable", "avx2", "avx512bw"};
+        result = Py_BuildValue("(dLLs)", job.s, (long long)job.candidates, (long long)job.full_sads,
+                               isa_names[job.isa]);
+    }
     PyBuffer_Release(&bq); PyBuffer_Release(&bp); PyBuffer_Release(&bd); PyBuffer_Release(&bi);
     return result;
 }

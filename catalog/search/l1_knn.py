@@ -5,18 +5,20 @@ Two interchangeable implementations give the same exact answer (same neighbours,
 distances, same order; ties go to the smaller pool index):
 
 ``native`` (the C extension ``catalog._l1kernel``, built by ``pip install`` where a C compiler is
-present): both matrices are quantised to 8 bits with one global step ``s`` and every row keeps its
-quantisation residual ``e`` (the L1 norm of what the 8-bit copy misses). By the triangle inequality
-``|L1(a, b) − s·SAD(a8, b8)| ≤ e_a + e_b``, so the sum of absolute byte differences (AVX2's
-``vpsadbw``, 32 bytes per instruction) bounds every distance from both sides. Per query, the k-th
-smallest upper bound caps the k-th nearest distance; a row whose lower bound lies above that cap
-(widened by the float32 rounding bound of the exact sum) cannot be among the k nearest. A first pass
-bounds from sums of dimension pairs (half the bytes; L1 of pair sums never exceeds L1), the full
-8-bit SAD runs only where that pass cannot decide, and the remaining candidates are re-scored
-exactly in float32 (summed in the order of faiss's AVX2 L1 kernel; faiss's AVX-512 and scalar
-kernels sum in other orders, so the two implementations agree to float32 rounding, not bit for bit,
-on every CPU). Queries are spread over
-:func:`catalog.threads.threads` threads.
+present; AVX-512 BW or AVX2 where the CPU has them): both matrices are quantised to 8 bits with one
+global step ``s`` and every row keeps its quantisation residual ``e`` (the L1 norm of what the 8-bit
+copy misses). By the triangle inequality ``|L1(a, b) − s·SAD(a8, b8)| ≤ e_a + e_b``, so the sum of
+absolute byte differences (``vpsadbw``, 64 bytes per instruction with AVX-512 BW, 32 with AVX2)
+bounds every distance from both sides. Per query, the k-th smallest upper bound caps the k-th
+nearest distance; a row whose lower bound lies above that cap (widened by the float32 rounding bound
+of the exact sum) cannot be among the k nearest. A first pass bounds from sums of dimension pairs
+(half the bytes; L1 of pair sums never exceeds L1) and the full 8-bit SAD runs only where that pass
+cannot decide; where most pairs would go on anyway (measured per pool tile) the full SAD runs alone.
+The remaining candidates are re-scored exactly in float32, nearest lower bound first until a bound
+passes the k-th exact distance found (summed in the order of faiss's AVX2 L1 kernel; faiss's
+AVX-512 and scalar kernels sum in other orders, so the two implementations agree to float32
+rounding, not bit for bit, on every CPU). Queries are spread over :func:`catalog.threads.threads`
+threads.
 
 ``faiss`` (the fallback): a flat faiss L1 scan over pool blocks that stay in the L3 cache; every
 block is scanned by all queries (faiss parallelises over queries) and the per-block top-k lists are
@@ -90,15 +92,25 @@ def knn_l1(queries: np.ndarray, pool: np.ndarray, k: int, kernel_choice: str | N
     return knn_l1_faiss(q, x, k)
 
 
-def knn_l1_native(queries: np.ndarray, pool: np.ndarray, k: int, avx2: bool = True, stats: dict | None = None):
+SIMD = {"portable": 0, "best": 1, "avx2": 2}
+LEVELS = {"auto": 0, "pooled": 1, "full": 2}
+
+
+def knn_l1_native(queries: np.ndarray, pool: np.ndarray, k: int, avx2: bool = True, stats: dict | None = None,
+                  simd: str = "best", level: str = "auto"):
     """The native kernel; ``None`` when the input holds NaN or infinity (faiss handles those).
 
-    ``avx2=False`` runs the portable path even on an AVX2 CPU (for tests). ``stats``, when given,
-    receives the quantisation step, the rows re-scored exactly and the pairs that needed the full
-    8-bit comparison.
+    ``simd`` picks the SAD kernels: ``"best"`` (AVX-512 BW, else AVX2, else portable), ``"avx2"``
+    (at most AVX2) or ``"portable"``; ``avx2=False`` is ``"portable"``. ``level`` picks how pairs are
+    compared: ``"auto"`` (per pool tile, by the measured pass rate of the pooled level), ``"pooled"``
+    (pooled SAD first) or ``"full"`` (full SAD only); all give the same answer (for tests and
+    benchmarks). ``stats``, when given, receives the quantisation step, the rows re-scored exactly,
+    the pairs that needed the full 8-bit comparison and the SAD kernel used.
     """
     if _l1kernel is None:
         raise CatalogError("the native L1 kernel (catalog._l1kernel) is not built here")
+    if simd not in SIMD or level not in LEVELS:
+        raise ValueError(f"simd must be one of {sorted(SIMD)} and level one of {sorted(LEVELS)}")
     q = np.ascontiguousarray(queries, dtype=np.float32)
     x = np.ascontiguousarray(pool, dtype=np.float32)
     nq, nb = len(q), len(x)
@@ -108,12 +120,13 @@ def knn_l1_native(queries: np.ndarray, pool: np.ndarray, k: int, avx2: bool = Tr
         return out_d, out_i
     if q.ndim != 2 or x.ndim != 2 or q.shape[1] != x.shape[1]:
         raise ValueError(f"dimension mismatch: {q.shape} vs {x.shape}")
-    res = _l1kernel.knn_l1(q, x, nq, nb, q.shape[1], int(k), out_d, out_i, threads(), bool(avx2))
+    code = SIMD[simd] if avx2 else 0
+    res = _l1kernel.knn_l1(q, x, nq, nb, q.shape[1], int(k), out_d, out_i, threads(), code, np.inf, LEVELS[level])
     if res is None:
         return None
     if stats is not None:
-        stats.update(step=res[0], rescored=res[1], full_compares=res[2], pairs=nq * nb,
-                     avx2=bool(avx2) and _l1kernel.has_avx2())
+        stats.update(step=res[0], rescored=res[1], full_compares=res[2], pairs=nq * nb, isa=res[3],
+                     avx2=res[3] != "portable")
     return out_d, out_i
 
 
