@@ -15,7 +15,6 @@ backend scans the float32 cache (or, when the codes are forced on, the codes in 
 from setuptools import Extension, setup
 
 
-
 def threaded(name: str, source: str, headers: tuple[str, ...] = ()) -> Extension:
     """An optional pthreads kernel with strict float semantics (no contraction, no fast math)."""
     return Extension(name, sources=[f"catalog/_native/{source}"],
@@ -27,7 +26,7 @@ def threaded(name: str, source: str, headers: tuple[str, ...] = ()) -> Extension
 setup(
     ext_modules=[
         threaded("catalog._l1kernel", "l1kernel.c", ("l1sad.h",)),
-        threaded("catalog._codes", "codes.c"),
+        threaded("catalog._codes", "codes.c", ("codes_sad.h", "codes_quant.h", "codes_heap.h")),
         Extension(
             "catalog._ndjson",
             sources=["catalog/_native/ndjson.c"],

@@ -228,7 +228,7 @@ class Embeddings:
             con.execute("DELETE FROM uniqueness WHERE embedding_id = ?", [emb.id])
             con.execute("DELETE FROM uniqueness_runs WHERE embedding_id = ?", [emb.id])
             con.execute("DELETE FROM embeddings WHERE id = ?", [emb.id])
-        self.vectors_changed(emb.id)
+        self.cache.forget(emb.id)  # its caches and maps
         return emb.id
 
     def vectors_changed(self, embedding_id: str) -> None:

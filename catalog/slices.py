@@ -3,7 +3,8 @@
 Slices are dynamic: the stored query runs again every time the slice is read, so rows imported later
 appear when they match. A slice without an embedding is a pure filter slice: its rows are the rows the
 filter selects, with score None, listed by ``global_key`` A–Z, or by the spec's ``global_key`` or
-``created`` sort in its ``order`` (ties by row id).
+``created`` sort in its ``order`` (ties by row id). A slice of selected rows (:meth:`Slices.save_rows`)
+is a filter slice on their ids: it holds exactly those rows while they exist.
 """
 
 from __future__ import annotations
@@ -200,6 +201,16 @@ class Slices:
                 con.execute("INSERT INTO slices (id, name, description, query) VALUES (?, ?, ?, CAST(? AS JSON))",
                             [str(uuid.uuid4()), name, description, text])
         return self.get_slice(name)
+
+    def save_rows(self, name, row_ids, description=None, replace=False) -> Slice:
+        """Save a slice of exactly these rows (a selection, e.g. a lasso on the map): a filter slice on
+        their ids, ``{"where": {"id": {"$in": [...]}}}``. It holds those rows while they exist (a row
+        deleted leaves it; one imported again later has a new id and does not join it). No look-up of
+        the rows: ids that match no row simply match nothing."""
+        ids = [str(r) for r in row_ids]
+        if not ids:
+            raise CatalogError("a slice of rows needs at least one row", field="rows")
+        return self.save_slice(name, SearchSpec(where={"id": {"$in": ids}}), description, replace)
 
     # -- reading -------------------------------------------------------------------------------------
     def _slice(self, row) -> Slice:

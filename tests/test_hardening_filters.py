@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import tomllib
 from pathlib import Path
 
@@ -77,9 +76,7 @@ def test_term_count_sweep_works_or_says_too_many(cat, shape, n):
         where = {"$or": [{"global_key": str(i)} for i in range(n)]}
     else:
         where = {shape: [{"a": i} for i in range(n)]}
-    t0 = time.monotonic()
-    msg = outcome(cat, where)
-    assert time.monotonic() - t0 < 30
+    msg = outcome(cat, where)  # (no time bound: that would depend on the machine's load)
     if n <= MAX_TERMS:
         assert msg == "ok"
     else:

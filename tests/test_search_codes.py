@@ -53,11 +53,11 @@ def _top(pos, scores, k):
     return pos[o], scores[o]
 
 
-def _check(c, x, queries, lo, hi, k=None, exclude=None, isa=None):
+def _check(c, x, queries, lo, hi, k=None, exclude=None, isa=None, pooled=None):
     ref = _float32(x, queries, lo, hi)
     several = len(np.atleast_2d(queries)) > 1
     pos, scores, which, unlisted = codes_search(c, x, queries, x.shape[1], lo, hi, k, exclude, nearest=several,
-                                                isa=isa)
+                                                isa=isa, pooled=pooled)
     if k is None:
         assert unlisted == 0
         np.testing.assert_array_equal(pos, ref.positions)
@@ -217,7 +217,7 @@ def test_switch_words(monkeypatch):
     monkeypatch.setenv(cm.CODES_ENV, "on")
     assert cm.mode() == "on"
     monkeypatch.setenv(cm.CODES_ENV, "bogus")
-    assert cm.mode() == ("on" if cm.native_available() else "off")
+    assert cm.mode() == ("auto" if cm.native_available() else "off")
     assert cm.kernel_isa() in ("avx512bw", "avx2", "portable", "numpy")
 
 

@@ -83,16 +83,14 @@ time.sleep(float(sys.argv[2]))
 @pytest.mark.cli_process  # the lock is per process
 def test_busy_catalog_waits_a_bounded_time_then_says_so(db_path, cli):
     Catalog(db_path).count_datarows()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db_path), "30"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db_path), "300"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        t0 = time.monotonic()
         r = cli("embeddings", "create", "x", "8", env={"CATALOG_LOCK_TIMEOUT": "1"})
-        elapsed = time.monotonic() - t0
+        assert holder.poll() is None  # it gave up while the catalog was still held
         assert r.returncode == 3
         assert "is busy" in r.stderr and f"process {holder.pid}" in r.stderr
         assert "CATALOG_LOCK_TIMEOUT" in r.stderr and "Traceback" not in r.stderr
-        assert elapsed < 20
         with pytest.raises(CatalogBusy):
             Catalog(db_path, lock_timeout=0.2).count_datarows()
     finally:

@@ -19,6 +19,13 @@
  * scanning, the final one at the end); rows not certain are always returned. The caller widens all
  * thresholds for float32 and float64 rounding (catalog/vectors/codes.py).
  *
+ * Pooled first level (optional): codes of the sums of 4 dimensions (catalog/vectors/pooled.py) with
+ * their own step ps and residuals give LBp_j = min_a (ps SADp_aj - peq_a) - presid_j, another lower
+ * bound on min_a L1 (|sum a_i - sum b_i| <= sum |a_i - b_i|) at a quarter of the bytes. A row with
+ * LBp > hi is dropped; with kk > 0 and every row certain by the window (lo = clo = -inf, chi = inf) a
+ * row with LBp > T is counted as certain and dropped (its UB >= LBp > T cannot enter the kk
+ * smallest). Every other row gets the full bounds, with LB replaced by max(LB, LBp).
+ *
  * SAD: AVX-512 BW (64 bytes per vpsadbw) or AVX2 (32 bytes) chosen at run time, or portable C.
  * Rows are split into one contiguous part per thread (pthreads); the GIL is released.
  */
@@ -41,203 +48,7 @@ static int best_isa(void) {
     return ISA_PORTABLE;
 }
 
-/* ---------------------------------------------------------------- SAD of 4 query codes x 1 row */
-static void sad4_portable(const uint8_t *const *q, int nq, const uint8_t *y, Py_ssize_t dp, int32_t *out) {
-    for (int a = 0; a < nq; a++) {
-        const uint8_t *x = q[a];
-        int32_t s = 0;
-        for (Py_ssize_t i = 0; i < dp; i++) s += abs((int)x[i] - (int)y[i]);
-        out[a] = s;
-    }
-}
-
-#if HAVE_X86
-__attribute__((target("avx2"))) static inline int64_t hsum256(__m256i v) {
-    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
-    return _mm_cvtsi128_si64(s);
-}
-
-__attribute__((target("avx2"))) static void sad4_avx2(const uint8_t *const *q, int nq, const uint8_t *y,
-                                                      Py_ssize_t dp, int32_t *out) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    const uint8_t *q0 = q[0], *q1 = q[nq > 1 ? 1 : 0], *q2 = q[nq > 2 ? 2 : 0], *q3 = q[nq > 3 ? 3 : 0];
-    for (Py_ssize_t i = 0; i < dp; i += 32) {
-        __m256i r = _mm256_loadu_si256((const __m256i *)(y + i));
-        a0 = _mm256_add_epi64(a0, _mm256_sad_epu8(r, _mm256_loadu_si256((const __m256i *)(q0 + i))));
-        a1 = _mm256_add_epi64(a1, _mm256_sad_epu8(r, _mm256_loadu_si256((const __m256i *)(q1 + i))));
-        a2 = _mm256_add_epi64(a2, _mm256_sad_epu8(r, _mm256_loadu_si256((const __m256i *)(q2 + i))));
-        a3 = _mm256_add_epi64(a3, _mm256_sad_epu8(r, _mm256_loadu_si256((const __m256i *)(q3 + i))));
-    }
-    int32_t v[4] = {(int32_t)hsum256(a0), (int32_t)hsum256(a1), (int32_t)hsum256(a2), (int32_t)hsum256(a3)};
-    for (int a = 0; a < nq; a++) out[a] = v[a];
-}
-
-/* 4 query codes x 2 rows: out[a] for row y, out[4 + a] for row y + dp (one load of each per step) */
-__attribute__((target("avx512f,avx512bw"))) static void sad4x2_avx512(const uint8_t *const *q, const uint8_t *y,
-                                                                      Py_ssize_t dp, int64_t *out) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    const uint8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *z = y + dp;
-    Py_ssize_t i = 0;
-    for (; i + 64 <= dp; i += 64) {
-        __m512i r = _mm512_loadu_si512((const void *)(y + i)), t = _mm512_loadu_si512((const void *)(z + i));
-        __m512i x = _mm512_loadu_si512((const void *)(q0 + i));
-        a0 = _mm512_add_epi64(a0, _mm512_sad_epu8(r, x)); b0 = _mm512_add_epi64(b0, _mm512_sad_epu8(t, x));
-        x = _mm512_loadu_si512((const void *)(q1 + i));
-        a1 = _mm512_add_epi64(a1, _mm512_sad_epu8(r, x)); b1 = _mm512_add_epi64(b1, _mm512_sad_epu8(t, x));
-        x = _mm512_loadu_si512((const void *)(q2 + i));
-        a2 = _mm512_add_epi64(a2, _mm512_sad_epu8(r, x)); b2 = _mm512_add_epi64(b2, _mm512_sad_epu8(t, x));
-        x = _mm512_loadu_si512((const void *)(q3 + i));
-        a3 = _mm512_add_epi64(a3, _mm512_sad_epu8(r, x)); b3 = _mm512_add_epi64(b3, _mm512_sad_epu8(t, x));
-    }
-    int64_t v[8] = {_mm512_reduce_add_epi64(a0), _mm512_reduce_add_epi64(a1), _mm512_reduce_add_epi64(a2),
-                    _mm512_reduce_add_epi64(a3), _mm512_reduce_add_epi64(b0), _mm512_reduce_add_epi64(b1),
-                    _mm512_reduce_add_epi64(b2), _mm512_reduce_add_epi64(b3)};
-    if (i < dp) {
-        __m256i r = _mm256_loadu_si256((const __m256i *)(y + i)), t = _mm256_loadu_si256((const __m256i *)(z + i));
-        for (int a = 0; a < 4; a++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(q[a] + i));
-            v[a] += hsum256(_mm256_sad_epu8(r, x));
-            v[4 + a] += hsum256(_mm256_sad_epu8(t, x));
-        }
-    }
-    memcpy(out, v, sizeof(v));
-}
-
-__attribute__((target("avx2"))) static void sad4x2_avx2(const uint8_t *const *q, const uint8_t *y, Py_ssize_t dp,
-                                                        int64_t *out) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    const uint8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *z = y + dp;
-    for (Py_ssize_t i = 0; i < dp; i += 32) {
-        __m256i r = _mm256_loadu_si256((const __m256i *)(y + i)), t = _mm256_loadu_si256((const __m256i *)(z + i));
-        __m256i x = _mm256_loadu_si256((const __m256i *)(q0 + i));
-        a0 = _mm256_add_epi64(a0, _mm256_sad_epu8(r, x)); b0 = _mm256_add_epi64(b0, _mm256_sad_epu8(t, x));
-        x = _mm256_loadu_si256((const __m256i *)(q1 + i));
-        a1 = _mm256_add_epi64(a1, _mm256_sad_epu8(r, x)); b1 = _mm256_add_epi64(b1, _mm256_sad_epu8(t, x));
-        x = _mm256_loadu_si256((const __m256i *)(q2 + i));
-        a2 = _mm256_add_epi64(a2, _mm256_sad_epu8(r, x)); b2 = _mm256_add_epi64(b2, _mm256_sad_epu8(t, x));
-        x = _mm256_loadu_si256((const __m256i *)(q3 + i));
-        a3 = _mm256_add_epi64(a3, _mm256_sad_epu8(r, x)); b3 = _mm256_add_epi64(b3, _mm256_sad_epu8(t, x));
-    }
-    int64_t v[8] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3),
-                    hsum256(b0), hsum256(b1), hsum256(b2), hsum256(b3)};
-    memcpy(out, v, sizeof(v));
-}
-
-/* one query code against 4 rows (the single-query case: the query stays in L1, rows stream) */
-__attribute__((target("avx2"))) static void sad1x4_avx2(const uint8_t *x, const uint8_t *y, Py_ssize_t dp,
-                                                        int32_t *out) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    const uint8_t *y1 = y + dp, *y2 = y + 2 * dp, *y3 = y + 3 * dp;
-    for (Py_ssize_t i = 0; i < dp; i += 32) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(x + i));
-        a0 = _mm256_add_epi64(a0, _mm256_sad_epu8(q, _mm256_loadu_si256((const __m256i *)(y + i))));
-        a1 = _mm256_add_epi64(a1, _mm256_sad_epu8(q, _mm256_loadu_si256((const __m256i *)(y1 + i))));
-        a2 = _mm256_add_epi64(a2, _mm256_sad_epu8(q, _mm256_loadu_si256((const __m256i *)(y2 + i))));
-        a3 = _mm256_add_epi64(a3, _mm256_sad_epu8(q, _mm256_loadu_si256((const __m256i *)(y3 + i))));
-    }
-    out[0] = (int32_t)hsum256(a0); out[1] = (int32_t)hsum256(a1);
-    out[2] = (int32_t)hsum256(a2); out[3] = (int32_t)hsum256(a3);
-}
-
-__attribute__((target("avx512f,avx512bw"))) static void sad4_avx512(const uint8_t *const *q, int nq,
-                                                                    const uint8_t *y, Py_ssize_t dp, int32_t *out) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    const uint8_t *q0 = q[0], *q1 = q[nq > 1 ? 1 : 0], *q2 = q[nq > 2 ? 2 : 0], *q3 = q[nq > 3 ? 3 : 0];
-    Py_ssize_t i = 0;
-    for (; i + 64 <= dp; i += 64) {
-        __m512i r = _mm512_loadu_si512((const void *)(y + i));
-        a0 = _mm512_add_epi64(a0, _mm512_sad_epu8(r, _mm512_loadu_si512((const void *)(q0 + i))));
-        a1 = _mm512_add_epi64(a1, _mm512_sad_epu8(r, _mm512_loadu_si512((const void *)(q1 + i))));
-        a2 = _mm512_add_epi64(a2, _mm512_sad_epu8(r, _mm512_loadu_si512((const void *)(q2 + i))));
-        a3 = _mm512_add_epi64(a3, _mm512_sad_epu8(r, _mm512_loadu_si512((const void *)(q3 + i))));
-    }
-    int64_t v[4] = {_mm512_reduce_add_epi64(a0), _mm512_reduce_add_epi64(a1), _mm512_reduce_add_epi64(a2),
-                    _mm512_reduce_add_epi64(a3)};
-    if (i < dp) { /* a 32-byte tail (rows are padded to 32) */
-        __m256i r = _mm256_loadu_si256((const __m256i *)(y + i));
-        const uint8_t *qs[4] = {q0, q1, q2, q3};
-        for (int a = 0; a < 4; a++)
-            v[a] += hsum256(_mm256_sad_epu8(r, _mm256_loadu_si256((const __m256i *)(qs[a] + i))));
-    }
-    for (int a = 0; a < nq; a++) out[a] = (int32_t)v[a];
-}
-
-__attribute__((target("avx512f,avx512bw"))) static void sad1x4_avx512(const uint8_t *x, const uint8_t *y,
-                                                                      Py_ssize_t dp, int32_t *out) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    const uint8_t *y1 = y + dp, *y2 = y + 2 * dp, *y3 = y + 3 * dp;
-    Py_ssize_t i = 0;
-    for (; i + 64 <= dp; i += 64) {
-        __m512i q = _mm512_loadu_si512((const void *)(x + i));
-        a0 = _mm512_add_epi64(a0, _mm512_sad_epu8(q, _mm512_loadu_si512((const void *)(y + i))));
-        a1 = _mm512_add_epi64(a1, _mm512_sad_epu8(q, _mm512_loadu_si512((const void *)(y1 + i))));
-        a2 = _mm512_add_epi64(a2, _mm512_sad_epu8(q, _mm512_loadu_si512((const void *)(y2 + i))));
-        a3 = _mm512_add_epi64(a3, _mm512_sad_epu8(q, _mm512_loadu_si512((const void *)(y3 + i))));
-    }
-    int64_t v[4] = {_mm512_reduce_add_epi64(a0), _mm512_reduce_add_epi64(a1), _mm512_reduce_add_epi64(a2),
-                    _mm512_reduce_add_epi64(a3)};
-    if (i < dp) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(x + i));
-        const uint8_t *ys[4] = {y, y1, y2, y3};
-        for (int b = 0; b < 4; b++)
-            v[b] += hsum256(_mm256_sad_epu8(q, _mm256_loadu_si256((const __m256i *)(ys[b] + i))));
-    }
-    for (int b = 0; b < 4; b++) out[b] = (int32_t)v[b];
-}
-#endif
-
-/* sad[a * TILE + r] for r < nr rows starting at y and every query code a < m */
-static void sad_tile(int isa, const uint8_t *const *q, int m, const uint8_t *y, int nr, Py_ssize_t dp, int32_t *sad) {
-    int32_t tmp[4];
-#if HAVE_X86
-    if (m == 1 && isa != ISA_PORTABLE) {
-        int r = 0;
-        for (; r + 4 <= nr; r += 4) {
-            if (isa == ISA_AVX512) sad1x4_avx512(q[0], y + r * dp, dp, sad + r);
-            else sad1x4_avx2(q[0], y + r * dp, dp, sad + r);
-        }
-        for (; r < nr; r++) {
-            sad4_avx2(q, 1, y + r * dp, dp, tmp);
-            sad[r] = tmp[0];
-        }
-        return;
-    }
-#endif
-    int r = 0;
-#if HAVE_X86
-    if (isa != ISA_PORTABLE) { /* whole groups of 4 query codes, two rows at a time */
-        int64_t v[8];
-        for (; r + 2 <= nr; r += 2)
-            for (int a0 = 0; a0 + 4 <= m; a0 += 4) {
-                if (isa == ISA_AVX512) sad4x2_avx512(q + a0, y + r * dp, dp, v);
-                else sad4x2_avx2(q + a0, y + r * dp, dp, v);
-                for (int a = 0; a < 4; a++) {
-                    sad[(a0 + a) * TILE + r] = (int32_t)v[a];
-                    sad[(a0 + a) * TILE + r + 1] = (int32_t)v[4 + a];
-                }
-            }
-    }
-    int rest = isa != ISA_PORTABLE ? m / 4 * 4 : 0; /* query codes the pairs of rows did not cover */
-    for (int rr = 0; rr < nr; rr++) {
-        int from = rr < r ? rest : 0;
-        for (int a0 = from; a0 < m; a0 += 4) {
-#else
-    for (int rr = 0; rr < nr; rr++) {
-        for (int a0 = 0; a0 < m; a0 += 4) {
-#endif
-            int g = m - a0 < 4 ? m - a0 : 4;
-#if HAVE_X86
-            if (isa == ISA_AVX512) sad4_avx512(q + a0, g, y + rr * dp, dp, tmp);
-            else if (isa == ISA_AVX2) sad4_avx2(q + a0, g, y + rr * dp, dp, tmp);
-            else
-#endif
-                sad4_portable(q + a0, g, y + rr * dp, dp, tmp);
-            for (int a = 0; a < g; a++) sad[(a0 + a) * TILE + rr] = tmp[a];
-        }
-    }
-    (void)r;
-}
+#include "codes_sad.h"
 
 /* ---------------------------------------------------------------- the scan */
 typedef struct {
@@ -248,6 +59,14 @@ typedef struct {
     int m, isa;
     Py_ssize_t dp, kk;
     double s, lo, hi, clo, chi, wmul, wadd;
+    /* the pooled first level (pooled == 0: none): codes of sums of 4 dimensions, pp bytes a row */
+    int pooled, all_certain;
+    const uint8_t *pcodes;
+    const float *presid;
+    const uint8_t *const *pq;
+    const double *peq;
+    Py_ssize_t pp;
+    double ps;
 } Scan;
 
 typedef struct {
@@ -263,30 +82,7 @@ typedef struct {
     int failed;
 } Part;
 
-static void heap_offer(double *h, Py_ssize_t *n, Py_ssize_t kk, double v) {
-    if (*n < kk) {
-        Py_ssize_t i = (*n)++;
-        while (i > 0) {
-            Py_ssize_t p = (i - 1) / 2;
-            if (h[p] >= v) break;
-            h[i] = h[p];
-            i = p;
-        }
-        h[i] = v;
-        return;
-    }
-    if (v >= h[0]) return;
-    Py_ssize_t i = 0;
-    for (;;) {
-        Py_ssize_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && h[c + 1] > h[c]) c++;
-        if (h[c] <= v) break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = v;
-}
+#include "codes_heap.h"
 
 static double part_threshold(const Part *p) {
     const Scan *sc = p->sc;
@@ -335,15 +131,51 @@ static void *scan_part(void *arg) {
     const Scan *sc = p->sc;
     const int m = sc->m;
     int32_t *sad = malloc((size_t)m * TILE * sizeof(int32_t));
-    double lbm[TILE], ubm[TILE];
-    if (!sad) {
+    uint8_t *buf = sc->pooled ? malloc((size_t)TILE * sc->dp) : NULL; /* the rows the pooled level kept */
+    double lbm[TILE], ubm[TILE], lbp[TILE];
+    int64_t rows[TILE];
+    if (!sad || (sc->pooled && !buf)) {
+        free(sad);
         p->failed = 1;
         return NULL;
     }
     double t = part_threshold(p);
     for (Py_ssize_t j0 = p->start; j0 < p->stop; j0 += TILE) {
         int nr = (int)(p->stop - j0 < TILE ? p->stop - j0 : TILE);
-        sad_tile(sc->isa, sc->q, m, sc->codes + j0 * sc->dp, nr, sc->dp, sad);
+        if (sc->pooled) { /* LBp = min_a (ps SADp - peq_a) - presid_j; keep the rows it cannot decide */
+            sad_tile(sc->isa, sc->pq, m, sc->pcodes + j0 * sc->pp, nr, sc->pp, sad);
+            for (int r = 0; r < nr; r++) lbm[r] = INFINITY;
+            for (int a = 0; a < m; a++) {
+                const int32_t *sa = sad + a * TILE;
+                const double e = sc->peq[a], ps = sc->ps;
+                for (int r = 0; r < nr; r++) {
+                    double l = ps * (double)sa[r] - e;
+                    lbm[r] = l < lbm[r] ? l : lbm[r];
+                }
+            }
+            int w = 0;
+            for (int r = 0; r < nr; r++) {
+                double l = lbm[r] - (double)sc->presid[j0 + r];
+                if (l > sc->hi) continue;
+                if (sc->kk > 0 && sc->all_certain && l > t) { /* certain, and not in the top kk */
+                    p->certain++;
+                    continue;
+                }
+                rows[w] = j0 + r;
+                lbp[w] = l;
+                memcpy(buf + (size_t)w * sc->dp, sc->codes + (j0 + r) * sc->dp, (size_t)sc->dp);
+                w++;
+            }
+            nr = w;
+            if (!nr) continue;
+            sad_tile(sc->isa, sc->q, m, buf, nr, sc->dp, sad);
+        } else {
+            for (int r = 0; r < nr; r++) {
+                rows[r] = j0 + r;
+                lbp[r] = -INFINITY;
+            }
+            sad_tile(sc->isa, sc->q, m, sc->codes + j0 * sc->dp, nr, sc->dp, sad);
+        }
         for (int r = 0; r < nr; r++) {
             lbm[r] = INFINITY;
             ubm[r] = INFINITY;
@@ -359,8 +191,9 @@ static void *scan_part(void *arg) {
             }
         }
         for (int r = 0; r < nr; r++) {
-            double ex = (double)sc->resid[j0 + r];
+            double ex = (double)sc->resid[rows[r]];
             double lb = lbm[r] - ex, ub = ubm[r] + ex;
+            lb = lbp[r] > lb ? lbp[r] : lb; /* the larger of the two lower bounds */
             if (lb > sc->hi || ub < sc->lo) continue;
             uint8_t certain = ub <= sc->chi && lb >= sc->clo;
             if (sc->kk > 0 && certain) {
@@ -369,36 +202,43 @@ static void *scan_part(void *arg) {
                 t = part_threshold(p);
                 if (lb > t) continue;
             }
-            if (emit(p, j0 + r, lb, certain)) {
+            if (emit(p, rows[r], lb, certain)) {
                 p->failed = 1;
-                free(sad);
-                return NULL;
+                break;
             }
         }
+        if (p->failed) break;
     }
     free(sad);
+    free(buf);
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 PyDoc_STRVAR(scan_doc,
-             "scan(codes, resid, n, dp, qcodes, eq, m, s, lo, hi, clo, chi, kk, wmul, wadd, threads, isa)\n"
+             "scan(codes, resid, n, dp, qcodes, eq, m, s, lo, hi, clo, chi, kk, wmul, wadd, threads, isa,\n"
+             "     pooled=None)\n"
              "-> (positions bytes (int64), certain flags bytes (uint8), certain count, U_kk)\n\n"
              "The rows whose code bounds on min over the m query codes of L1 may lie in [lo, hi]; see the\n"
-             "module source for the exact rule. isa: 0 portable, 1 AVX2, 2 AVX-512 BW, -1 the best here.");
+             "module source for the exact rule. isa: 0 portable, 1 AVX2, 2 AVX-512 BW, -1 the best here.\n"
+             "pooled: None or (pcodes, presid, pp, pqcodes, peq, ps), the first level of sums of 4 dimensions.");
 
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyObject *oc, *oresid, *oq, *oeq;
     Py_ssize_t n, dp, m, kk;
     double s, lo, hi, clo, chi, wmul, wadd;
     int threads, isa;
-    if (!PyArg_ParseTuple(args, "OOnnOOndddddnddii", &oc, &oresid, &n, &dp, &oq, &oeq, &m, &s, &lo, &hi, &clo, &chi,
-                          &kk, &wmul, &wadd, &threads, &isa))
+    PyObject *opool = Py_None, *opc = NULL, *opr = NULL, *opq = NULL, *ope = NULL;
+    Py_ssize_t pp = 0;
+    double ps = 0.0;
+    if (!PyArg_ParseTuple(args, "OOnnOOndddddnddii|O", &oc, &oresid, &n, &dp, &oq, &oeq, &m, &s, &lo, &hi, &clo, &chi,
+                          &kk, &wmul, &wadd, &threads, &isa, &opool))
         return NULL;
+    int pooled = opool != Py_None;
+    if (pooled && !PyArg_ParseTuple(opool, "OOnOOd", &opc, &opr, &pp, &opq, &ope, &ps)) return NULL;
+    if (pooled && (pp <= 0 || pp % 32 || pp > dp || !(ps > 0))) {
+        PyErr_SetString(PyExc_ValueError, "scan: pooled sizes out of range");
+        return NULL;
+    }
     if (n < 0 || dp <= 0 || dp % 32 || m < 1 || m > MAXQ || kk < 0 || dp > (1 << 20) || !(s > 0)) {
         PyErr_SetString(PyExc_ValueError, "scan: sizes out of range");
         return NULL;
@@ -413,20 +253,38 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         PyBuffer_Release(&bc); PyBuffer_Release(&br); PyBuffer_Release(&bq);
         return NULL;
     }
+    Py_buffer pb4[4];
+    int got = 0;
+    if (pooled) {
+        PyObject *objs[4] = {opc, opr, opq, ope};
+        Py_ssize_t sizes[4] = {n * pp, n * 4, m * pp, m * 8};
+        static const char *names[4] = {"pooled codes", "pooled resid", "pooled qcodes", "pooled eq"};
+        for (; got < 4; got++)
+            if (get_buffer(objs[got], &pb4[got], 0, sizes[got], names[got])) break;
+        if (got < 4) {
+            for (int i = 0; i < got; i++) PyBuffer_Release(&pb4[i]);
+            PyBuffer_Release(&bc); PyBuffer_Release(&br); PyBuffer_Release(&bq); PyBuffer_Release(&be);
+            return NULL;
+        }
+    }
     if (threads < 1) threads = 1;
     if (threads > MAXT) threads = MAXT;
     if (n < 4096 * (Py_ssize_t)threads) threads = (int)(n / 4096) > 0 ? (int)(n / 4096) : 1;
-    const uint8_t **qs = malloc((size_t)m * sizeof(uint8_t *));
+    const uint8_t **qs = malloc((size_t)m * sizeof(uint8_t *) * 2), **pqs = qs ? qs + m : NULL;
     Part parts[MAXT];
     memset(parts, 0, sizeof(parts));
     int failed = qs == NULL;
-    Scan sc = {bc.buf, br.buf, qs, be.buf, (int)m, isa, dp, kk, s, lo, hi, clo, chi, wmul, wadd};
+    Scan sc = {bc.buf, br.buf, qs, be.buf, (int)m, isa, dp, kk, s, lo, hi, clo, chi, wmul, wadd, pooled,
+               chi == INFINITY && clo == -INFINITY && lo == -INFINITY, pooled ? pb4[0].buf : NULL,
+               pooled ? pb4[1].buf : NULL, pqs, pooled ? pb4[3].buf : NULL, pp, ps};
     double uk = INFINITY;
     int64_t certain = 0;
     Py_ssize_t total = 0;
     Py_BEGIN_ALLOW_THREADS
     if (!failed) {
         for (Py_ssize_t a = 0; a < m; a++) qs[a] = (const uint8_t *)bq.buf + a * dp;
+        if (pooled)
+            for (Py_ssize_t a = 0; a < m; a++) pqs[a] = (const uint8_t *)pb4[2].buf + a * pp;
         Py_ssize_t per = (n + threads - 1) / threads;
         for (int t = 0; t < threads; t++) {
             Part *p = &parts[t];
@@ -496,86 +354,13 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         free(parts[t].pos); free(parts[t].lb); free(parts[t].flag); free(parts[t].heap);
     }
     free(qs);
+    if (pooled)
+        for (int i = 0; i < 4; i++) PyBuffer_Release(&pb4[i]);
     PyBuffer_Release(&bc); PyBuffer_Release(&br); PyBuffer_Release(&bq); PyBuffer_Release(&be);
     return result;
 }
 
-/* ---------------------------------------------------------------- quantisation */
-typedef struct {
-    const float *x;
-    const double *off;
-    double s;
-    Py_ssize_t n, d, dp;
-    uint8_t *codes;
-    float *resid;
-} Quant;
-
-static void *quant_part(void *arg) {
-    const Quant *p = (const Quant *)arg;
-    for (Py_ssize_t j = 0; j < p->n; j++) {
-        const float *x = p->x + j * p->d;
-        uint8_t *c = p->codes + j * p->dp;
-        double err = 0.0;
-        for (Py_ssize_t i = 0; i < p->d; i++) {
-            double v = nearbyint(((double)x[i] - p->off[i]) / p->s);
-            v = v > 127.0 ? 127.0 : (v < -128.0 ? -128.0 : v);
-            c[i] = (uint8_t)(int)(v + 128.0);
-            err += fabs((double)x[i] - (p->off[i] + p->s * v));
-        }
-        memset(c + p->d, 128, (size_t)(p->dp - p->d));
-        double e = err * (1.0 + RESID_REL) + RESID_ABS * (double)p->d;
-        float f = (float)e;
-        if ((double)f < e) f = nextafterf(f, INFINITY);
-        p->resid[j] = f;
-    }
-    return NULL;
-}
-
-PyDoc_STRVAR(quant_doc,
-             "quantise(x, n, d, off, s, codes, resid, threads)\n\n"
-             "Codes (n x dp uint8, padded with 128) and residuals (float32, rounded up) of float32 rows.");
-
-static PyObject *py_quantise(PyObject *self, PyObject *args) {
-    PyObject *ox, *ooff, *oc, *oresid;
-    Py_ssize_t n, d;
-    double s;
-    int threads;
-    if (!PyArg_ParseTuple(args, "OnnOdOOi", &ox, &n, &d, &ooff, &s, &oc, &oresid, &threads)) return NULL;
-    if (n < 0 || d <= 0 || d > (1 << 20) || !(s > 0)) {
-        PyErr_SetString(PyExc_ValueError, "quantise: sizes out of range");
-        return NULL;
-    }
-    Py_ssize_t dp = (d + 31) / 32 * 32;
-    Py_buffer bx, bo, bc, br;
-    if (get_buffer(ox, &bx, 0, n * d * 4, "x")) return NULL;
-    if (get_buffer(ooff, &bo, 0, d * 8, "off")) { PyBuffer_Release(&bx); return NULL; }
-    if (get_buffer(oc, &bc, 1, n * dp, "codes")) { PyBuffer_Release(&bx); PyBuffer_Release(&bo); return NULL; }
-    if (get_buffer(oresid, &br, 1, n * 4, "resid")) {
-        PyBuffer_Release(&bx); PyBuffer_Release(&bo); PyBuffer_Release(&bc);
-        return NULL;
-    }
-    if (threads < 1) threads = 1;
-    if (threads > MAXT) threads = MAXT;
-    Py_BEGIN_ALLOW_THREADS
-    Quant parts[MAXT];
-    pthread_t th[MAXT];
-    int started[MAXT] = {0};
-    Py_ssize_t per = (n + threads - 1) / threads;
-    for (int t = 0; t < threads; t++) {
-        Py_ssize_t a = t * per < n ? t * per : n, b = a + per < n ? a + per : n;
-        parts[t] = (Quant){(const float *)bx.buf + a * d, bo.buf, s, b - a, d, dp, (uint8_t *)bc.buf + a * dp,
-                           (float *)br.buf + a};
-    }
-    for (int t = 1; t < threads; t++) started[t] = pthread_create(&th[t], NULL, quant_part, &parts[t]) == 0;
-    quant_part(&parts[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else quant_part(&parts[t]);
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&bx); PyBuffer_Release(&bo); PyBuffer_Release(&bc); PyBuffer_Release(&br);
-    Py_RETURN_NONE;
-}
+#include "codes_quant.h"
 
 static PyObject *py_isa(PyObject *self, PyObject *noargs) {
     static const char *names[] = {"portable", "avx2", "avx512bw"};

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from . import errors, jobs, labelbox, native, sentisight, ximilar
+from . import errors, jobs, labelbox, maps, native, quality, sentisight, ximilar
 from .limits import BodyLimit
 from .settings import ApiSettings
 
@@ -78,6 +78,8 @@ def create_app(catalog, settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(sentisight.build_router())
     app.include_router(native.build_router(), prefix="/v1")
     app.include_router(jobs.build_router(), prefix="/v1")
+    app.include_router(quality.build_router(), prefix="/v1")
+    app.include_router(maps.build_router(), prefix="/v1")
     app.include_router(ximilar.build_router())
     app.include_router(labelbox.build_router())
     app.include_router(labelbox.build_graphql_router())

@@ -1,5 +1,5 @@
 """Native routes for models and long work: ``GET /v1/models``, ``POST /v1/models/{model}/_compute``
-(a job in this server process) and ``GET /v1/jobs/{id}`` (its progress and, when done, its report or
+(a job in this server process; uniqueness and maps start theirs with :func:`start_job`) and ``GET /v1/jobs/{id}`` (its progress and, when done, its report or
 error); plus label import and export and label-by-similarity for an uploaded image.
 
 Jobs live in the memory of the server process that started them (with several ``--workers`` ask the
@@ -29,22 +29,23 @@ _jobs: dict[str, dict] = {}
 _lock = threading.Lock()
 
 
-def _start(cat, model: str, all_rows: bool, device) -> dict:
-    job = {"id": str(uuid.uuid4()), "kind": "compute", "model": model, "state": "running", "done": 0,
-           "total": None, "report": None, "error": None}
+def start_job(kind: str, work, **about) -> dict:
+    """Run ``work(progress)`` (it returns the JSON report) in a thread as a job of ``kind``; ``about``
+    (e.g. ``model``, ``embedding``) is shown with it. ``progress(done, total)`` moves ``done``/``total``."""
+    job = {"id": str(uuid.uuid4()), "kind": kind, **about, "state": "running", "done": 0, "total": None,
+           "report": None, "error": None}
 
     def progress(done, total):
         job["done"], job["total"] = done, total
 
     def run():
         try:
-            report = cat.compute_embeddings(model, all=all_rows, device=device, progress=progress)
-            job["report"], job["state"] = report.to_dict(), "done"
+            job["report"], job["state"] = work(progress), "done"
         except CatalogError as exc:
             job["error"], job["state"] = exc.to_dict(), "failed"
         except Exception:  # noqa: BLE001 - the job says it failed; the details stay in the server log
             import logging
-            logging.getLogger("catalog.api").exception("compute job %s failed", job["id"])
+            logging.getLogger("catalog.api").exception("%s job %s failed", kind, job["id"])
             job["error"] = {"code": "InternalError", "message": "the job failed; the server log has the details",
                             "field": None, "hint": None}
             job["state"] = "failed"
@@ -74,7 +75,9 @@ def build_router() -> APIRouter:
         known = await run_in_threadpool(cat.list_models)
         if not any(model in (m.get("name"), m.get("id")) for m in known):
             raise ApiError(404, "NotFound", f"no model {model!r}; GET /v1/models lists them", field="model")
-        job = _start(cat, model, bool(data.get("all", False)), data.get("device"))
+        all_rows, device = bool(data.get("all", False)), data.get("device")
+        job = start_job("compute", lambda progress: cat.compute_embeddings(model, all=all_rows, device=device,
+                                                                           progress=progress).to_dict(), model=model)
         return cli_json(dict(job), status=202)
 
     @r.get("/jobs/{job_id}", dependencies=read, tags=["models"], summary="A job's state, progress and result")

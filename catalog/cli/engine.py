@@ -20,6 +20,10 @@ def register(sub, common):
     q.add_argument("--replicas", type=int, default=None, help="replicas of each shard (clusters)")
     q.add_argument("--api-key-env", default=None, metavar="VAR",
                    help="environment variable holding the API key (read when connecting, never stored)")
+    q.add_argument("--hnsw-m", type=int, default=None, metavar="N",
+                   help="HNSW edges per node of new collections (4-128; default Qdrant's 16)")
+    q.add_argument("--hnsw-ef-construct", type=int, default=None, metavar="N",
+                   help="HNSW candidates while building the graph (8-2048; default Qdrant's 100)")
     q.set_defaults(func=cmd_set)
 
     q = es.add_parser("show", parents=[common], help="the configured engine")
@@ -47,7 +51,8 @@ def register(sub, common):
 
 def cmd_set(args):
     cfg = open_catalog(args).engines.set_engine(args.url, shards=args.shards, replicas=args.replicas,
-                                        api_key_env=args.api_key_env)
+                                                api_key_env=args.api_key_env, hnsw_m=args.hnsw_m,
+                                                hnsw_ef_construct=args.hnsw_ef_construct)
     print(f"Engine set: {cfg['url']} ({cfg['kind']}); run `advtool engine sync` to copy the embeddings to it")
     return 0
 
@@ -59,7 +64,8 @@ def cmd_show(args):
     elif cfg is None:
         print("no engine is set (searches run locally)")
     else:
-        extra = [f"{k}={cfg[k]}" for k in ("shards", "replicas", "api_key_env") if cfg[k]]
+        extra = [f"{k}={cfg[k]}" for k in ("shards", "replicas", "api_key_env", "hnsw_m", "hnsw_ef_construct")
+                 if cfg[k]]
         print(f"{cfg['url']} ({cfg['kind']}){' ' + ' '.join(extra) if extra else ''}")
     return 0
 

@@ -49,6 +49,8 @@ FLAGS = {
     "shards": "--shards",
     "replicas": "--replicas",
     "api_key_env": "--api-key-env",
+    "hnsw_m": "--hnsw-m",
+    "hnsw_ef_construct": "--hnsw-ef-construct",
     "split_field": "--split-field",
     "keep": "--keep",
     "tag": "--tag",

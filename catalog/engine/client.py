@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CatalogError
-from .config import EngineConfig
+from .config import FULL_SCAN_KB, EngineConfig
 
 PAGE = 10_000  # points per query or scroll page
+CHECKS = ("vd", "gd")  # the payload's check values (catalog.engine.sync), read back by manifest()
 EDGE_INDEXING_KB = None  # an edge shard's segment size (KB) from which it is HNSW-indexed (None: Qdrant's default)
 _lock = threading.RLock()
 _open: dict[str, "Engine"] = {}
@@ -100,7 +101,9 @@ class ClientEngine(Engine):
             return
         m = self.models
         with guarded(self.url, f"create collection {name}"):
-            extra = {} if self.local else {"shard_number": self.cfg.shards, "replication_factor": self.cfg.replicas}
+            hnsw = self.cfg.hnsw()
+            extra = {} if self.local else {"shard_number": self.cfg.shards, "replication_factor": self.cfg.replicas,
+                                           "hnsw_config": hnsw and m.HnswConfigDiff(m=hnsw[0], ef_construct=hnsw[1])}
             self.client.create_collection(name, vectors_config=m.VectorParams(size=dims, distance=m.Distance.MANHATTAN),
                                           **{k: v for k, v in extra.items() if v})
 
@@ -113,21 +116,27 @@ class ClientEngine(Engine):
         with guarded(self.url, f"count collection {name}"):
             return int(self.client.count(name, exact=True).count)
 
-    def manifest(self, name) -> dict[str, str]:
+    def manifest(self, name) -> dict[str, tuple]:
         out, offset = {}, None
         with guarded(self.url, f"read collection {name}"):
             while True:
-                recs, offset = self.client.scroll(name, limit=PAGE, offset=offset, with_payload=["digest"],
+                recs, offset = self.client.scroll(name, limit=PAGE, offset=offset, with_payload=list(CHECKS),
                                                   with_vectors=False)
-                out.update((str(r.id), (r.payload or {}).get("digest", "")) for r in recs)
+                out.update((str(r.id), _held(r.payload)) for r in recs)
                 if offset is None:
                     return out
 
     def upsert(self, name, ids, vectors, payloads) -> None:
+        """Write points (``vectors``: a float32 matrix, one row each; the payloads replace theirs)."""
         m = self.models
         points = [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, _lists(vectors), payloads)]
         with guarded(self.url, f"write to collection {name}"):
             self.client.upsert(name, points=points, wait=True)
+
+    def set_payload(self, name, payload, ids) -> None:
+        """Add ``payload``'s keys to the payload of every point of ``ids`` (one request)."""
+        with guarded(self.url, f"write to collection {name}"):
+            self.client.set_payload(name, payload=payload, points=list(ids), wait=True)
 
     def delete(self, name, ids) -> None:
         with guarded(self.url, f"delete from collection {name}"):
@@ -223,8 +232,10 @@ class EdgeEngine(Engine):
             else:
                 self._folder(name).mkdir(parents=True, exist_ok=True)
                 opt = None if EDGE_INDEXING_KB is None else q.EdgeOptimizersConfig(indexing_threshold=EDGE_INDEXING_KB)
+                hnsw = self.cfg.hnsw()
+                graph = hnsw and q.HnswIndexConfig(m=hnsw[0], ef_construct=hnsw[1], full_scan_threshold=FULL_SCAN_KB)
                 cfg = q.EdgeConfig(vectors=q.EdgeVectorParams(size=int(dims), distance=q.Distance.Manhattan),
-                                   optimizers=opt)
+                                   optimizers=opt, hnsw_config=graph)
                 shard = q.EdgeShard.create(str(self._folder(name)), cfg)
         self.shards[name] = shard
         return shard
@@ -243,20 +254,26 @@ class EdgeEngine(Engine):
         with guarded(self.url, f"count shard {name}"):
             return int(self._shard(name).count(self.q.CountRequest(exact=True)))
 
-    def manifest(self, name) -> dict[str, str]:
+    def manifest(self, name) -> dict[str, tuple]:
         shard, out, offset = self._shard(name), {}, None
         with guarded(self.url, f"read shard {name}"):
             while True:
-                recs, offset = shard.scroll(self.q.ScrollRequest(limit=PAGE, offset=offset, with_payload=["digest"]))
-                out.update((str(r.id), (r.payload or {}).get("digest", "")) for r in recs)
+                recs, offset = shard.scroll(self.q.ScrollRequest(limit=PAGE, offset=offset, with_payload=list(CHECKS)))
+                out.update((str(r.id), _held(r.payload)) for r in recs)
                 if offset is None:
                     return out
 
     def upsert(self, name, ids, vectors, payloads) -> None:
         q, shard = self.q, self._shard(name)
-        points = [q.Point(uuid.UUID(i), v, p) for i, v, p in zip(ids, _lists(vectors), payloads)]
+        rows = np.ascontiguousarray(vectors, dtype=np.float32)  # each row handed over as a buffer, no float list
+        points = [q.Point(i, memoryview(v), p) for i, v, p in zip(ids, rows, payloads)]
         with guarded(self.url, f"write to shard {name}"):
             shard.update(q.UpdateOperation.upsert_points(points))  # the shard's WAL keeps it until flush
+
+    def set_payload(self, name, payload, ids) -> None:
+        shard = self._shard(name)
+        with guarded(self.url, f"write to shard {name}"):
+            shard.update(self.q.UpdateOperation.set_payload(list(ids), payload))
 
     def delete(self, name, ids) -> None:
         shard = self._shard(name)
@@ -313,6 +330,12 @@ class EdgeEngine(Engine):
             return q.HasIdCondition(set(c[1]))
 
         return q.Filter(**{k: [cond(c) for c in v] for k, v in flt.items() if v})
+
+
+def _held(payload) -> tuple:
+    """A point's check values as the sync compares them (None where absent)."""
+    payload = payload or {}
+    return tuple(payload.get(k) for k in CHECKS)
 
 
 def _lists(vectors) -> list:

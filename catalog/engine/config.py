@@ -9,6 +9,11 @@ One engine per catalog (table ``engine_config``), named by a URL:
   embedding under ``PATH``;
 * ``local:PATH``: ``qdrant-client``'s local mode (tests and demos only).
 
+``hnsw_m`` (edges per node, :data:`HNSW_M_RANGE`) and ``hnsw_ef_construct`` (candidates while
+building, :data:`HNSW_EF_CONSTRUCT_RANGE`) set the HNSW graph of the collections the engine creates
+(``edge:`` and servers; ``local:`` always searches exactly); unset, Qdrant's defaults apply (m 16,
+ef_construct 100). A denser graph costs build time and memory and gives more recall per search width.
+
 Per embedding, ``engine_sync`` records the engine's copy: the URL and collection, ``state``
 (``syncing`` while a sync runs or after one was interrupted, ``synced`` after it finished), the
 embedding ``version`` it holds, the ``payload_token`` of the rows' metadata and labels it holds, and
@@ -30,6 +35,10 @@ from ..store.connection import one, scalar
 KINDS = ("http", "edge", "local")
 MAX_SHARDS = 1024
 MAX_REPLICAS = 64
+HNSW_M_RANGE = (4, 128)
+HNSW_EF_CONSTRUCT_RANGE = (8, 2048)
+DEFAULT_HNSW = (16, 100)  # Qdrant's m and ef_construct, used for the one of the two that is not set
+FULL_SCAN_KB = 10_000  # Qdrant's default full_scan_threshold, given with an edge shard's HNSW parameters
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _HOST_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[A-Za-z0-9._\-/]*)?$")
 
@@ -43,6 +52,8 @@ class EngineConfig:
     replicas: int | None = None
     api_key_env: str | None = None
     catalog_key: str = ""
+    hnsw_m: int | None = None
+    hnsw_ef_construct: int | None = None
 
     @property
     def kind(self) -> str:
@@ -51,6 +62,12 @@ class EngineConfig:
     @property
     def path(self) -> Path | None:
         return Path(self.url.split(":", 1)[1]) if self.kind != "http" else None
+
+    def hnsw(self) -> tuple[int, int] | None:
+        """``(m, ef_construct)`` for new collections, or None for Qdrant's defaults."""
+        if self.hnsw_m is None and self.hnsw_ef_construct is None:
+            return None
+        return (self.hnsw_m or DEFAULT_HNSW[0], self.hnsw_ef_construct or DEFAULT_HNSW[1])
 
     def collection(self, emb) -> str:
         """The collection (edge: the shard folder) of an embedding: the catalog's key, so that catalogs
@@ -68,7 +85,7 @@ class EngineConfig:
 
     def to_dict(self) -> dict:
         return {"url": self.url, "kind": self.kind, "shards": self.shards, "replicas": self.replicas,
-                "api_key_env": self.api_key_env}
+                "api_key_env": self.api_key_env, "hnsw_m": self.hnsw_m, "hnsw_ef_construct": self.hnsw_ef_construct}
 
 
 def check_url(url) -> str:
@@ -94,13 +111,18 @@ def check_url(url) -> str:
                        "edge:PATH (Qdrant Edge in this process) or local:PATH (tests and demos)", field="url")
 
 
-def check_config(url, shards=None, replicas=None, api_key_env=None) -> EngineConfig:
+def check_config(url, shards=None, replicas=None, api_key_env=None, hnsw_m=None, hnsw_ef_construct=None) -> EngineConfig:
     url = check_url(url)
-    for name, value, most in (("shards", shards, MAX_SHARDS), ("replicas", replicas, MAX_REPLICAS)):
+    for name, value, (least, most) in (("shards", shards, (1, MAX_SHARDS)), ("replicas", replicas, (1, MAX_REPLICAS)),
+                                       ("hnsw_m", hnsw_m, HNSW_M_RANGE),
+                                       ("hnsw_ef_construct", hnsw_ef_construct, HNSW_EF_CONSTRUCT_RANGE)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-            raise CatalogError(f"`{name}` must be a whole number from 1 to {most}, got {value!r}", field=name)
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            raise CatalogError(f"`{name}` must be a whole number from {least} to {most}, got {value!r}", field=name)
+    if (hnsw_m is not None or hnsw_ef_construct is not None) and url.startswith("local:"):
+        raise CatalogError("`hnsw_m` and `hnsw_ef_construct` apply to edge: and to a Qdrant server, not to local: "
+                           "(it always searches exactly)", field="hnsw_m" if hnsw_m is not None else "hnsw_ef_construct")
     if (shards or replicas) and not url.startswith("http"):
         raise CatalogError(f"`shards` and `replicas` apply to a Qdrant server or cluster (http(s)://), "
                            f"not to {url.split(':', 1)[0]}: (one shard in this process)", field="shards")
@@ -110,20 +132,21 @@ def check_config(url, shards=None, replicas=None, api_key_env=None) -> EngineCon
                                f"{api_key_env!r}", field="api_key_env")
         if not url.startswith("http"):
             raise CatalogError("`api_key_env` applies to a Qdrant server (http(s)://) only", field="api_key_env")
-    return EngineConfig(url, shards, replicas, api_key_env, uuid.uuid4().hex[:12])
+    return EngineConfig(url, shards, replicas, api_key_env, uuid.uuid4().hex[:12], hnsw_m, hnsw_ef_construct)
 
 
 # -- the tables ----------------------------------------------------------------------------------------
 def read_config(con) -> EngineConfig | None:
-    row = one(con, "SELECT url, shards, replicas, api_key_env, catalog_key FROM engine_config WHERE key = 'engine'")
+    row = one(con, "SELECT url, shards, replicas, api_key_env, catalog_key, hnsw_m, hnsw_ef_construct FROM engine_config "
+                   "WHERE key = 'engine'")
     return None if row is None else EngineConfig(*row)
 
 
 def write_config(con, cfg: EngineConfig) -> None:
     con.execute("DELETE FROM engine_config WHERE key = 'engine'")
-    con.execute("INSERT INTO engine_config (key, url, shards, replicas, api_key_env, catalog_key) "
-                "VALUES ('engine', ?, ?, ?, ?, ?)", [cfg.url, cfg.shards, cfg.replicas, cfg.api_key_env,
-                                                     cfg.catalog_key])
+    con.execute("INSERT INTO engine_config (key, url, shards, replicas, api_key_env, catalog_key, hnsw_m, "
+                "hnsw_ef_construct) VALUES ('engine', ?, ?, ?, ?, ?, ?, ?)",
+                [cfg.url, cfg.shards, cfg.replicas, cfg.api_key_env, cfg.catalog_key, cfg.hnsw_m, cfg.hnsw_ef_construct])
     con.execute("DELETE FROM engine_sync")  # a new engine holds nothing yet
 
 

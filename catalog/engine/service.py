@@ -9,6 +9,7 @@ labels changed since the sync, the copy still answers, without pushing filters d
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from ..errors import CatalogError
@@ -28,15 +29,16 @@ class Engines:
         self._memo: dict = {"token": None}
 
     # -- configuration ----------------------------------------------------------------------------
-    def set_engine(self, url, shards=None, replicas=None, api_key_env=None) -> dict:
+    def set_engine(self, url, shards=None, replicas=None, api_key_env=None, hnsw_m=None, hnsw_ef_construct=None) -> dict:
         """Point the catalog at an engine (replacing any other; the new one holds nothing until synced).
-        The same URL with the same shards and replicas keeps its collections (the next sync sends only
-        what changed); other shards or replicas start new collections."""
-        new = cfgmod.check_config(url, shards, replicas, api_key_env)
+        The same URL with the same shards, replicas and HNSW parameters keeps its collections (the next
+        sync sends only what changed); other values start new collections."""
+        new = cfgmod.check_config(url, shards, replicas, api_key_env, hnsw_m, hnsw_ef_construct)
         with self.store.transaction() as con:
             old = cfgmod.read_config(con)
-            if old is not None and (old.url, old.shards, old.replicas) == (new.url, new.shards, new.replicas):
-                new = cfgmod.EngineConfig(new.url, new.shards, new.replicas, new.api_key_env, old.catalog_key)
+            same = ("url", "shards", "replicas", "hnsw_m", "hnsw_ef_construct")
+            if old is not None and all(getattr(old, k) == getattr(new, k) for k in same):
+                new = dataclasses.replace(new, catalog_key=old.catalog_key)
             cfgmod.write_config(con, new)
         if old is not None:
             disconnect(old.url)

@@ -1,15 +1,23 @@
 """Incremental sync of an embedding to the engine: the engine's collection is made equal to the catalog.
 
-The catalog (DuckDB) is the source of truth; the collection is a derived copy. Each point carries a
-``digest`` of what it was made from (its normalised vector and its payload). A sync reads the
+The catalog (DuckDB) is the source of truth; the collection is a derived copy. A sync reads the
 catalog's rows at the embedding's current version (the vector cache and one snapshot of the payloads),
-reads the collection's ids and digests, sends only the rows that are new or changed and deletes the
-points whose rows are gone. Because the engine itself says what it holds, an interrupted sync resumes
-where it stopped: the next sync sends only what is still missing. ``engine_sync`` says ``syncing``
-from the start of a sync until it finishes, so an interrupted copy is never taken for a synced one.
+reads the collection's ids and check values, sends only the rows that are new or changed and deletes
+the points whose rows are gone. Because the engine itself says what it holds, an interrupted sync
+resumes where it stopped: the next sync sends only what is still missing. ``engine_sync`` says
+``syncing`` from the start of a sync until it finishes, so an interrupted copy is never taken for a
+synced one.
 
-Payload: ``row_id``, ``global_key``, ``media_type``, ``metadata``, ``labels`` (names), ``keys`` (the
-dotted metadata paths, for ``$exists``) and ``digest``.
+Payload (what :mod:`catalog.engine.filters` filters on): ``global_key``, ``media_type``, ``metadata``,
+``labels`` (names; left out when there are none), ``keys`` (the dotted metadata paths, for
+``$exists``; left out when there are none), and two signed 64-bit check values: ``vd``, of the
+point's float32 vector and global key, and ``gd``, of the rest of its payload (the *group*: the rows
+whose media type, metadata and labels are equal share it). The point id is the row id. A batch
+upserts each point with its global key and ``vd`` (and, for a group of fewer than
+:data:`GROUP_MIN` rows in the batch, the whole payload), then sets each larger group's payload on its
+points in one request; a point written but interrupted before its group was set has no ``gd`` and is
+sent again. Copies written with the earlier payload format (a hexadecimal ``digest``) hold no check
+values and are therefore sent again once, in full.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from .config import SyncRecord, payload_token, write_sync
 from .filters import metadata_paths
 
 BATCH = 4_096  # points per request (the progress bar moves per batch)
+GROUP_MIN = 4  # rows of one group in a batch from which its payload is set in one request for all of them
 
 
 @dataclass
@@ -43,24 +52,50 @@ class SyncReport:
                 "count": self.count}
 
 
-def _payloads(con, emb, ids: np.ndarray) -> list[dict]:
-    """The payload of every cached row (same order as ``ids``), read in the caller's snapshot."""
+@dataclass
+class Rows:
+    """The payload side of every cached row (cache order): ``keys`` (global keys), ``group`` (each
+    row's group index) and per group its payload (with ``gd``)."""
+
+    keys: list
+    group: np.ndarray
+    groups: list
+
+
+def _check(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def _rows(con, emb, ids: np.ndarray) -> Rows:
+    """The payloads of every cached row (same order as ``ids``), read in the caller's snapshot; each
+    distinct metadata text is parsed once."""
     rows = con.execute(
         "WITH l AS (SELECT row_id, list(label ORDER BY label) AS names FROM labels GROUP BY row_id) "
         "SELECT CAST(d.id AS VARCHAR), d.global_key, d.media_type, CAST(d.metadata AS VARCHAR), coalesce(l.names, []) "
         "FROM vectors v JOIN datarows d ON d.id = v.row_id LEFT JOIN l ON l.row_id = d.id "
         "WHERE v.embedding_id = ?", [emb.id]).fetchall()
     by_id = {r[0]: r for r in rows}
-    out = []
-    for rid in ids.tolist():
+    seen: dict = {}
+    keys, group = [], np.empty(len(ids), np.int64)
+    for n, rid in enumerate(ids.tolist()):
         r = by_id.get(rid)
         if r is None:
             raise CatalogError(f"the rows of embedding {emb.name} changed during the sync; run it again",
                                field="embedding")
-        meta = _json(r[3]) if r[3] else {}
-        out.append({"row_id": rid, "global_key": r[1], "media_type": r[2], "metadata": meta,
-                    "labels": list(r[4]), "keys": metadata_paths(meta)})
-    return out
+        keys.append(r[1])
+        group[n] = seen.setdefault((r[2], r[3], tuple(r[4])), len(seen))
+    groups = []
+    for media, text, labels in seen:
+        meta = _json(text) if text else {}
+        p = {"media_type": media, "metadata": meta}
+        if labels:
+            p["labels"] = list(labels)
+        paths = metadata_paths(meta)
+        if paths:
+            p["keys"] = paths
+        p["gd"] = _check(orjson.dumps(p, option=orjson.OPT_SORT_KEYS))
+        groups.append(p)
+    return Rows(keys, group, groups)
 
 
 def _json(text: str):
@@ -70,19 +105,36 @@ def _json(text: str):
         return json.loads(text)
 
 
-def _digests(mat, payloads: list[dict]) -> list[str]:
-    """Each row's digest: blake2b of its float32 vector and its payload's sorted JSON (the matrix read
-    in blocks, not one memory-mapped row at a time)."""
-    out: list[str] = []
+def _checks(mat, rows: Rows) -> list[tuple[int, int]]:
+    """Each row's ``(vd, gd)``: blake2b of its float32 vector and global key, and its group's (the
+    matrix read in blocks, not one memory-mapped row at a time)."""
+    out: list = []
     step = 16_384
-    for s in range(0, len(payloads), step):
+    gds = [g["gd"] for g in rows.groups]
+    for s in range(0, len(rows.keys), step):
         block = np.ascontiguousarray(mat[s:s + step], dtype=np.float32)
         raw, width = memoryview(block).cast("B"), block.shape[1] * 4
-        for j, p in enumerate(payloads[s:s + step]):
-            h = hashlib.blake2b(raw[j * width:(j + 1) * width], digest_size=12)
-            h.update(orjson.dumps(p, option=orjson.OPT_SORT_KEYS))
-            out.append(h.hexdigest())
+        for j, (key, g) in enumerate(zip(rows.keys[s:s + step], rows.group[s:s + step].tolist())):
+            h = hashlib.blake2b(raw[j * width:(j + 1) * width], digest_size=8)
+            h.update((key or "").encode())
+            out.append((int.from_bytes(h.digest(), "little", signed=True), gds[g]))
     return out
+
+
+def _send(engine, name, id_list, rows: Rows, checks, vecs, part) -> None:
+    """Upsert the points of ``part`` (cache positions; ``vecs`` their float32 vectors), then set the
+    payload of each group with :data:`GROUP_MIN` or more of them."""
+    members: dict = {}
+    for i, g in zip(part.tolist(), rows.group[part].tolist()):
+        members.setdefault(g, []).append(i)
+    shared = {g for g, m in members.items() if len(m) >= GROUP_MIN}
+    payloads = []
+    for i, g in zip(part.tolist(), rows.group[part].tolist()):
+        own = {"global_key": rows.keys[i], "vd": checks[i][0]}
+        payloads.append(own if g in shared else {**own, **rows.groups[g]})
+    engine.upsert(name, [id_list[i] for i in part.tolist()], vecs, payloads)
+    for g in shared:
+        engine.set_payload(name, rows.groups[g], [id_list[i] for i in members[g]])
 
 
 def sync_embedding(store, cache, cfg, emb, progress=None) -> SyncReport:
@@ -99,12 +151,12 @@ def sync_embedding(store, cache, cfg, emb, progress=None) -> SyncReport:
         if now is None or now[0] != emb.version:
             raise CatalogError(f"the vectors of embedding {emb.name} changed during the sync; run it again",
                                field="embedding")
-        payloads = _payloads(con, emb, ids)
+        rows = _rows(con, emb, ids)
         token = payload_token(con)
     held = engine.manifest(name) if engine.count(name) else {}  # a new collection: nothing to read back
-    digests = _digests(mat, payloads)
+    checks = _checks(mat, rows)
     id_list = ids.tolist()
-    send = np.array([i for i, rid in enumerate(id_list) if held.get(rid) != digests[i]], dtype=np.int64)
+    send = np.array([i for i, rid in enumerate(id_list) if held.get(rid) != checks[i]], dtype=np.int64)
     gone = sorted(set(held) - set(id_list))
     total = len(send) + len(gone)
     done = 0
@@ -113,11 +165,8 @@ def sync_embedding(store, cache, cfg, emb, progress=None) -> SyncReport:
     for s in range(0, len(send), BATCH):
         part = send[s:s + BATCH]
         whole = len(part) and part[-1] - part[0] == len(part) - 1  # a run of rows: one slice of the cache
-        vecs = mat[part[0]:part[-1] + 1] if whole else mat[part]
-        for i in part.tolist():
-            payloads[i]["digest"] = digests[i]
-        engine.upsert(name, [id_list[i] for i in part.tolist()], np.asarray(vecs, dtype=np.float32).tolist(),
-                      [payloads[i] for i in part.tolist()])
+        vecs = np.ascontiguousarray(mat[part[0]:part[-1] + 1] if whole else mat[part], dtype=np.float32)
+        _send(engine, name, id_list, rows, checks, vecs, part)
         done += len(part)
         if progress:
             progress(done, total)
@@ -139,8 +188,7 @@ def pending(store, cache, cfg, emb) -> dict:
     name = cfg.collection(emb)
     ids, mat = cache.load(emb)
     with store.connect() as con:
-        payloads = _payloads(con, emb, ids)
+        rows = _rows(con, emb, ids)
     held = engine.manifest(name) if engine.exists(name) else {}
-    send = sum(1 for rid, d in zip(ids.tolist(), _digests(mat, payloads)) if held.get(rid) != d)
+    send = sum(1 for rid, c in zip(ids.tolist(), _checks(mat, rows)) if held.get(rid) != c)
     return {"send": send, "delete": len(set(held) - set(ids.tolist()))}
-

@@ -10,7 +10,7 @@ import json
 import re
 
 from ..errors import CatalogError
-from .parse import (MAX_DEPTH, MAX_LABEL_TERMS, MAX_TERMS, bad_filter, check_number, check_document, check_str, check_utf8,
+from .parse import (MAX_DEPTH, all_strings, MAX_LABEL_TERMS, MAX_TERMS, bad_filter, check_number, check_document, check_str, check_utf8,
                     desc,
                     json_path, nesting, parse_filter, timestamp)
 
@@ -292,8 +292,11 @@ class _Compiler:
                 raise bad_filter(f"{where} needs a list of values, got {desc(v)}")
             if not v:
                 return ("FALSE", []) if op == "$in" else ("TRUE", [])
-            vals = [self.column_value(kind, x, where) for x in v]
-            s = f"({expr}) IN ({', '.join('?' * len(vals))})"
+            fast = kind == "str" and all_strings(v) and "\x00" not in "".join(v)  # checked joined (parse)
+            vals = list(v) if fast else [self.column_value(kind, x, where) for x in v]
+            s = f"({expr}) IN (SELECT unnest(CAST(? AS VARCHAR[])))" if fast and len(vals) > 64 else \
+                f"({expr}) IN ({', '.join('?' * len(vals))})"  # a long list is one parameter: fast to bind
+            vals = [vals] if fast and len(vals) > 64 else vals
             return (s, vals) if op == "$in" else (f"NOT coalesce({s}, false)", vals)
         if op == "$prefix":
             if kind != "str":

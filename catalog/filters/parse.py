@@ -59,7 +59,15 @@ def check_document(where) -> None:
                 raise bad_filter(f"`where` is nested deeper than {MAX_DEPTH} levels of filters")
             if isinstance(v, dict):
                 stack.extend((k, d) for k in v)
+            elif all_strings(v):  # a long $in list (a selection of 100,000 ids): one check for all of them
+                check_utf8("".join(v), "`where`")
+                continue
             stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+
+
+def all_strings(values: list) -> bool:
+    """Whether every item of the list is a ``str`` (then they can be checked joined, at once)."""
+    return all(type(x) is str for x in values)
 
 
 def mentions(where, key: str) -> bool:

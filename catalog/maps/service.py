@@ -5,7 +5,10 @@ holds the ``(n, 2)`` float32 coordinates, one per row of the vector cache of tha
 its order (ascending row id), and a ``.json`` beside it says how it was made. When the embedding's
 vectors change (import, compute, delete), its version moves on and the map is **stale**: reading it
 raises a :class:`CatalogError` that says so (compute it again); computing a new one removes the
-maps of older versions. Where the catalog folder cannot be written, a map lives in memory only.
+maps of older versions. The ``.json`` also holds a digest of the row ids the map was made for, and a
+map is only read for exactly those rows (so a map left by an earlier catalog file of the same path, or
+by an embedding of the same id, is never read for other rows). Deleting an embedding removes its
+maps. Where the catalog folder cannot be written, a map lives in memory only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import re
@@ -49,6 +53,7 @@ class EmbeddingMap:
     explained: list[float] | None
     ids: np.ndarray = field(repr=False)
     xy: np.ndarray = field(repr=False)
+    digest: str | None = field(default=None, repr=False)  # of the row ids it was made for (:func:`rows_digest`)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -92,7 +97,8 @@ class Maps:
                                field="embedding")
         run = projection.pca if method == "pca" else projection.umap
         xy, explained = run(matrix, progress=progress)
-        made = EmbeddingMap(emb.id, emb.name, emb.version, method, _now(), explained, ids, xy)
+        made = EmbeddingMap(emb.id, emb.name, emb.version, method, _now(), explained, ids, xy,
+                            rows_digest(self.cache.load_uuids(emb)))
         self._save(made)
         return made
 
@@ -112,7 +118,7 @@ class Maps:
             raise NotFound(f"embedding {emb.name} has no {what} yet", field="embedding", hint="compute the map")
         path = current[0][0]
         ids, _ = self.cache.load(emb)
-        return self._read(path, emb, ids)
+        return self._read(path, emb, ids, rows_digest(self.cache.load_uuids(emb)))
 
     def info(self, embedding) -> dict | None:
         """What the latest map of the embedding is (method, version, points, ``current``), or None."""
@@ -123,6 +129,7 @@ class Maps:
         meta = _meta(found[0][0])
         if meta is None:
             return None
+        meta.pop("rows_digest", None)
         meta["current"] = found[0][1] == emb.version
         return meta
 
@@ -209,6 +216,7 @@ class Maps:
         path = self.folder / f"{made.embedding_id}-v{made.version}-{made.method}.npy"
         meta = made.info()
         del meta["current"]
+        meta["rows_digest"] = made.digest
         tag = f".tmp{os.getpid()}-{threading.get_ident()}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -231,28 +239,33 @@ class Maps:
                 del _memo[old]
             _memo[path] = (stamp, made)
 
-    def _read(self, path: Path, emb, ids) -> EmbeddingMap:
+    def _read(self, path: Path, emb, ids, digest: str) -> EmbeddingMap:
         with _lock:
             hit = _memo.get(path)
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:
             stamp = None
-        if hit is not None and (stamp is None or hit[0] == stamp) and len(hit[1].ids) == len(ids):
+        if hit is not None and (stamp is None or hit[0] == stamp) and hit[1].digest == digest:
             return hit[1]
         meta = _meta(path)
         try:
             xy = np.load(path, allow_pickle=False)
         except (OSError, ValueError):
             xy = None
-        if meta is None or xy is None or xy.shape != (len(ids), 2):
-            raise NotFound(f"the map of embedding {emb.name} is damaged or incomplete", field="embedding",
-                           hint="compute the map again")
+        if meta is None or xy is None or xy.shape != (len(ids), 2) or meta.get("rows_digest") != digest:
+            raise NotFound(f"the map of embedding {emb.name} is damaged, incomplete or was made for other rows",
+                           field="embedding", hint="compute the map again")
         made = EmbeddingMap(emb.id, emb.name, emb.version, meta["method"], meta["computed_at"],
-                            meta.get("explained_variance"), ids, xy)
+                            meta.get("explained_variance"), ids, xy, digest)
         with _lock:
             _memo[path] = (stamp, made)
         return made
+
+
+def rows_digest(uuids: np.ndarray) -> str:
+    """A digest of a map's rows: their ids as UUID bytes, in the map's order."""
+    return hashlib.blake2b(np.ascontiguousarray(uuids).tobytes(), digest_size=16).hexdigest()
 
 
 def _meta(path: Path) -> dict | None:

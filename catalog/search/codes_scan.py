@@ -17,6 +17,9 @@ real-L1 bounds ``LB ≤ min_a L1(q_a, x) ≤ UB`` from the codes (:mod:`catalog.
   certainly in range (needed for the total) and the excluded rows are re-scored. The rows certainly in
   range that were not re-scored are not listed but counted (``Matches.unlisted``), so the total is
   the float32 scan's too.
+
+With the pooled first level (:mod:`catalog.vectors.pooled`) ``LB`` is ``max(LB, LBp)``, another lower
+bound of the same distance; every rule above holds unchanged for it.
 """
 
 from __future__ import annotations
@@ -50,25 +53,28 @@ def distance_window(min_score: float, max_score: float, dims: int) -> tuple[floa
 
 
 def codes_search(codes, matrix, queries, dims: int, min_score: float, max_score: float, k: int | None = None,
-                 exclude: np.ndarray | None = None, nearest: bool = False, isa: str | None = None):
+                 exclude: np.ndarray | None = None, nearest: bool = False, isa: str | None = None, pooled=None):
     """``(positions, scores, which, unlisted)`` as the exact backend's float32 scan gives them (with
     ``k``: the rows the top k needs, see the module text). ``which`` (with ``nearest``) is the nearest
-    query per listed row; ``exclude`` holds the cache positions the caller will drop."""
+    query per listed row; ``exclude`` holds the cache positions the caller will drop; ``pooled``: the
+    pooled first level (:class:`~catalog.vectors.pooled.Pooled`) or None."""
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     qcodes, eq = codes.encode(queries)
+    if pooled is not None:
+        pooled = (pooled, *pooled.encode(queries))
     lo32, hi32, clo32, chi32 = distance_window(min_score, max_score, dims)
     lo, hi = codes_mod.l1_window(lo32, hi32, dims)
     clo, chi = codes_mod.certain_window(clo32, chi32, dims)
     exclude = np.unique(np.asarray([] if exclude is None else exclude, dtype=np.int64))
     kk = 0 if k is None else int(k) + len(exclude)
-    pos, certain, count, uk = codes_mod.scan(codes, qcodes, eq, lo, hi, clo, chi, kk, isa)
+    pos, certain, count, uk = codes_mod.scan(codes, qcodes, eq, lo, hi, clo, chi, kk, isa, pooled)
     if kk and math.isfinite(uk) and uk * codes_mod.topk_widen(dims)[0] >= scale(dims) * (1 - _FLOOR_SLACK):
         kk = 0
-        pos, certain, count, uk = codes_mod.scan(codes, qcodes, eq, lo, hi, clo, chi, 0, isa)
+        pos, certain, count, uk = codes_mod.scan(codes, qcodes, eq, lo, hi, clo, chi, 0, isa, pooled)
     if kk and len(exclude):
         extra = np.setdiff1d(exclude, pos)
         if len(extra):
-            lb, ub = bounds(codes, qcodes, eq, extra)
+            lb, ub = bounds(codes, qcodes, eq, extra, pooled)
             maybe = (lb <= hi) & (ub >= lo)
             extra = extra[maybe]
             pos = np.concatenate([pos, extra])
@@ -86,14 +92,10 @@ def codes_search(codes, matrix, queries, dims: int, min_score: float, max_score:
     return pos, scores, which, unlisted
 
 
-def bounds(codes, qcodes: np.ndarray, eq: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(LB, UB)`` of the given rows, with the same float64 operations as the scan."""
-    block = np.asarray(codes.codes[rows], dtype=np.int16)
-    lbm = np.full(len(rows), np.inf)
-    ubm = np.full(len(rows), np.inf)
-    for a in range(len(eq)):
-        base = codes.step * np.abs(block - qcodes[a].astype(np.int16)).sum(axis=1, dtype=np.int64).astype(np.float64)
-        lbm = np.minimum(lbm, base - eq[a])
-        ubm = np.minimum(ubm, base + eq[a])
-    ex = codes.resid[rows].astype(np.float64)
-    return lbm - ex, ubm + ex
+def bounds(codes, qcodes: np.ndarray, eq: np.ndarray, rows: np.ndarray, pooled=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(LB, UB)`` of the given rows, with the same float64 operations as the scan (``LB`` raised to
+    the pooled bound where ``pooled`` = ``(Pooled, query codes, residuals)`` is given)."""
+    lb, ub = codes_mod.lower_bounds(codes, qcodes, eq, np.asarray(rows, dtype=np.int64))
+    if pooled is not None:
+        lb = np.maximum(lb, codes_mod.lower_bounds(*pooled, np.asarray(rows, dtype=np.int64), upper=False)[0])
+    return lb, ub

@@ -180,6 +180,11 @@ _V10 = [  # uniqueness (derived, rebuildable): per embedding the run (the vector
         score DOUBLE NOT NULL)""",
 ]
 
+_V11 = [  # the HNSW graph parameters of the engine's new collections (catalog/engine/config.py); NULL: Qdrant's
+    "ALTER TABLE engine_config ADD COLUMN hnsw_m INTEGER",
+    "ALTER TABLE engine_config ADD COLUMN hnsw_ef_construct INTEGER",
+]
+
 MIGRATIONS: list = [  # (version, [SQL text, or a function of the connection])
     (1, _V1),
     (2, _V2),
@@ -191,6 +196,7 @@ MIGRATIONS: list = [  # (version, [SQL text, or a function of the connection])
     (8, _V8),
     (9, _V9),
     (10, _V10),
+    (11, _V11),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -172,6 +172,15 @@ class VectorCache:
             for p in _versions(store.cache_dir, embedding_id):
                 shutil.rmtree(p, ignore_errors=True)
 
+    def forget(self, embedding_id: str) -> None:
+        """The embedding is gone: drop its cached copies (:meth:`invalidate`) and the derived files named
+        by it in the cache folder's subfolders (its maps, ``maps/<embedding id>-…``)."""
+        self.invalidate(embedding_id)
+        with contextlib.suppress(OSError):
+            for p in self.store.cache_dir.glob(f"*/{embedding_id}-*"):
+                if p.is_file():
+                    p.unlink(missing_ok=True)
+
     def load(self, emb) -> tuple[np.ndarray, np.ndarray]:
         """``(row_ids, normalised matrix)`` for the embedding's current version, building it if needed."""
         key = self._key(emb)

@@ -46,7 +46,10 @@ except ImportError:  # pragma: no cover - depends on the build
     _codes = None
 
 CODES_ENV = "CATALOG_SEARCH_CODES"
+ISA_ENV = "CATALOG_SEARCH_CODES_ISA"  # avx512bw | avx2 | portable | numpy: force a kernel (capped at the CPU's)
+ISAS = ("avx512bw", "avx2", "portable", "numpy")
 MODES = ("auto", "on", "off")
+AUTO_MIN_ROWS = 10_000  # auto: a whole-range top k runs the float32 scan below this many rows (shape sweep)
 MAX_QUERIES = 4096  # query vectors per scan (the C kernel's MAXQ); more anchors use the float32 scan
 RESID_REL = 1e-12   # the C kernel's widening of a float64 residual (relative, and per dimension absolute)
 RESID_ABS = 1e-12
@@ -63,18 +66,42 @@ def native_available() -> bool:
 
 
 def kernel_isa() -> str:
-    """The SAD kernel the scan runs here: ``avx512bw``, ``avx2``, ``portable`` or ``numpy``."""
-    return _codes.isa() if _codes is not None else "numpy"
+    """The SAD kernel the scan runs here: ``avx512bw``, ``avx2``, ``portable`` or ``numpy`` (the best
+    this CPU has, or the one ``$CATALOG_SEARCH_CODES_ISA`` forces, capped at the best)."""
+    best = _codes.isa() if _codes is not None else "numpy"
+    want = forced_isa()
+    return best if want is None or ISAS.index(want) < ISAS.index(best) else want
+
+
+def forced_isa() -> str | None:
+    raw = os.environ.get(ISA_ENV, "").strip().lower()
+    return raw if raw in ISAS else None
 
 
 def mode(choice: str | None = None) -> str:
-    """``$CATALOG_SEARCH_CODES``: ``auto`` (default: the codes where the native kernel is built),
-    ``on`` (always, in numpy where it is not built) or ``off`` (the float32 scan). Anything else: auto."""
+    """``$CATALOG_SEARCH_CODES``: ``auto`` (default: the codes where the native kernel is built and
+    the shape is one they win, see :func:`use_codes`), ``on`` (always, in numpy where it is not built)
+    or ``off`` (the float32 scan). Anything else: auto."""
     raw = (choice if choice is not None else os.environ.get(CODES_ENV, "")).strip().lower()
     want = raw if raw in MODES else "auto"
     if want == "auto":
-        return "on" if native_available() else "off"
+        return "auto" if native_available() else "off"
     return want
+
+
+def use_codes(rows: int, dims: int, queries: int, narrow: bool, choice: str | None = None) -> bool:
+    """Whether a search of ``queries`` vectors over ``rows`` × ``dims`` (``narrow``: a minimum score
+    above 0) runs on the codes: ``on``/``off`` as set; ``auto`` where the shape sweep
+    (tools/bench_codes_shapes.py, docs/BENCHMARKS.md) found them faster than the float32 scan: a
+    range on any cache, a whole-range top k from :data:`AUTO_MIN_ROWS` rows (at 1k rows the fixed
+    costs of a codes query lost to the float32 top k), and neither for one query vector whose float32
+    row is no larger than its code row (D ≤ 8: both one 32-byte block; one anchor tied or lost)."""
+    m = mode(choice)
+    if m != "auto":
+        return m == "on"
+    if queries == 1 and 4 * dims <= dims_padded(dims):
+        return False
+    return narrow or rows >= AUTO_MIN_ROWS
 
 
 @dataclass
@@ -133,14 +160,18 @@ def choose_quantiser(mat: np.ndarray) -> tuple[float, np.ndarray]:
     widest = float((hi - lo).max())
     if not widest > 0:
         return 1.0 / 255.0, offsets
-    sample = np.asarray(mat[np.linspace(0, n - 1, min(n, _SAMPLE)).astype(np.int64)])
+    return pick_step(np.asarray(mat[np.linspace(0, n - 1, min(n, _SAMPLE)).astype(np.int64)]), offsets, widest), offsets
+
+
+def pick_step(sample: np.ndarray, offsets: np.ndarray, widest: float) -> float:
+    """The candidate step (a fraction of ``widest`` / 255) with the smallest mean residual on ``sample``."""
     best, step = math.inf, widest / 255.0
     for f in _STEP_FRACTIONS:
         s = f * widest / 255.0
         err = float(quantise_numpy(sample, offsets, s, as_float64=True)[1].mean())
         if err < best:
             best, step = err, s
-    return step, offsets
+    return step
 
 
 def build(mat: np.ndarray, step: float | None = None, offsets: np.ndarray | None = None) -> Codes:
@@ -165,18 +196,25 @@ def build(mat: np.ndarray, step: float | None = None, offsets: np.ndarray | None
 def load(cache, emb) -> Codes:
     """The codes of ``emb``'s current version from ``cache`` (a :class:`~catalog.vectors.cache.VectorCache`),
     built from its float32 matrix and written beside it the first time; kept in memory per process."""
+    return load_derived(cache, emb, "codes", emb.dims, build, Codes)
+
+
+def load_derived(cache, emb, prefix: str, groups: int, make, kind):
+    """``kind`` (:class:`Codes` or a subclass) of ``emb``'s current version, read from the files
+    ``<prefix>.npy``, ``<prefix>_resid.npy``, ``<prefix>_params.npy`` in its cache folder, or built with
+    ``make(matrix)`` and written there; ``groups`` is the offsets' count."""
     ids, mat = cache.load(emb)
-    key = (str(cache.store.path), emb.id, emb.version)
+    key = (str(cache.store.path), emb.id, emb.version, prefix)
     with _lock:
         hit = _memo.get(key)
         if hit is not None and len(hit.resid) == len(ids):
             return hit
         folder = cache.store.cache_dir / f"{emb.id}-v{emb.version}"
-        found = _read(folder, len(ids), emb.dims)
+        found = _read(folder, prefix, len(ids), groups, kind)
         if found is None:
-            found = build(mat)
-            _write(folder, found)
-        for old in [k for k in _memo if k[:2] == key[:2]]:
+            found = make(mat)
+            _write(folder, prefix, found)
+        for old in [k for k in _memo if k[:2] == key[:2] and k[3] == prefix]:
             del _memo[old]
         _memo[key] = found
         return found
@@ -189,24 +227,25 @@ def forget(store_path, embedding_id: str) -> None:
             del _memo[k]
 
 
-def _read(folder: Path, n: int, dims: int) -> Codes | None:
+def _read(folder: Path, prefix: str, n: int, dims: int, kind=Codes) -> Codes | None:
     try:
-        params = np.load(folder / "codes_params.npy")
-        resid = np.load(folder / "codes_resid.npy")
-        codes = np.load(folder / "codes.npy", mmap_mode="r")
+        params = np.load(folder / f"{prefix}_params.npy")
+        resid = np.load(folder / f"{prefix}_resid.npy")
+        codes = np.load(folder / f"{prefix}.npy", mmap_mode="r")
     except (OSError, ValueError):
         return None
     if params.shape != (dims + 1,) or resid.shape != (n,) or codes.shape != (n, dims_padded(dims)) \
             or codes.dtype != np.uint8 or resid.dtype != np.float32:
         return None
-    return Codes(codes, resid, float(params[0]), params[1:].astype(np.float64))
+    return kind(codes, resid, float(params[0]), params[1:].astype(np.float64))
 
 
-def _write(folder: Path, c: Codes) -> None:
+def _write(folder: Path, prefix: str, c: Codes) -> None:
     """Params and residuals first, the codes last (their presence marks a whole set); a read-only or
     full folder keeps the codes in memory only."""
     tag = f"tmp{os.getpid()}-{threading.get_ident()}"
-    parts = (("codes_params", np.concatenate([[c.step], c.offsets])), ("codes_resid", c.resid), ("codes", c.codes))
+    parts = ((f"{prefix}_params", np.concatenate([[c.step], c.offsets])), (f"{prefix}_resid", c.resid),
+             (prefix, c.codes))
     try:
         for name, arr in parts:
             np.save(folder / f"{name}.{tag}.npy", arr)
@@ -250,37 +289,53 @@ def topk_widen(dims: int) -> tuple[float, float]:
 
 
 def scan(c: Codes, qcodes: np.ndarray, eq: np.ndarray, lo: float, hi: float, clo: float, chi: float,
-         kk: int = 0, isa: str | None = None) -> tuple[np.ndarray, np.ndarray, int, float]:
+         kk: int = 0, isa: str | None = None, pooled=None) -> tuple[np.ndarray, np.ndarray, int, float]:
     """``(positions, certain, certain_count, U_kk)`` of the rows whose bounds (1), minimised over the
     query codes, may lie in ``[lo, hi]`` (see catalog/_native/codes.c for the rule; ``kk`` > 0: top-k).
     ``isa``: ``avx512bw``/``avx2``/``portable`` (the native kernel, capped at what the CPU has) or
-    ``numpy``; None: the best available."""
+    ``numpy``; None: the best available. ``pooled``: ``(Pooled, its query codes, their residuals)``
+    (:mod:`catalog.vectors.pooled`), the first level whose bound replaces LB by ``max(LB, LBp)``."""
     wmul, wadd = topk_widen(c.dims)
     qcodes = np.ascontiguousarray(qcodes, dtype=np.uint8)
     eq = np.ascontiguousarray(eq, dtype=np.float64)
+    isa = forced_isa() if isa is None else isa
+    if pooled is not None:
+        p, pq, peq = pooled
+        pooled = (p, np.ascontiguousarray(pq, dtype=np.uint8), np.ascontiguousarray(peq, dtype=np.float64))
     if isa == "numpy" or (isa is None and _codes is None):
-        return _scan_numpy(c, qcodes, eq, lo, hi, clo, chi, kk, wmul, wadd)
+        return _scan_numpy(c, qcodes, eq, lo, hi, clo, chi, kk, wmul, wadd, pooled)
     if _codes is None:
         raise RuntimeError("the native codes kernel (catalog._codes) is not built here")
     level = {"portable": 0, "avx2": 1, "avx512bw": 2, None: -1}[isa]
+    extra = () if pooled is None else \
+        ((pooled[0].codes, pooled[0].resid, pooled[0].codes.shape[1], pooled[1], pooled[2], pooled[0].step),)
     pos, flag, count, uk = _codes.scan(c.codes, c.resid, len(c.resid), c.codes.shape[1], qcodes, eq, len(eq),
-                                       c.step, lo, hi, clo, chi, int(kk), wmul, wadd, threads(), level)
+                                       c.step, lo, hi, clo, chi, int(kk), wmul, wadd, threads(), level, *extra)
     return np.frombuffer(pos, dtype=np.int64), np.frombuffer(flag, dtype=np.uint8).astype(bool), int(count), uk
 
 
-def _scan_numpy(c, qcodes, eq, lo, hi, clo, chi, kk, wmul, wadd):
-    n = len(c.resid)
+def lower_bounds(c: Codes, qcodes: np.ndarray, eq: np.ndarray, rows=None, upper: bool = True):
+    """``(min_a (s·SAD_a − e_a) − e_x, min_a (s·SAD_a + e_a) + e_x)`` of ``rows`` (all: None) in the
+    kernel's float64 operations; ``upper=False`` skips the second (None)."""
+    n = len(c.resid) if rows is None else len(rows)
     lbm = np.full(n, np.inf)
-    ubm = np.full(n, np.inf)
+    ubm = np.full(n, np.inf) if upper else None
     q16 = qcodes.astype(np.int16)
     for s in range(0, n, _CHUNK):
-        block = np.asarray(c.codes[s:s + _CHUNK], dtype=np.int16)
+        block = np.asarray(c.codes[s:s + _CHUNK] if rows is None else c.codes[rows[s:s + _CHUNK]], dtype=np.int16)
         for a in range(len(eq)):
             base = c.step * np.abs(block - q16[a]).sum(axis=1, dtype=np.int64).astype(np.float64)
             np.minimum(lbm[s:s + _CHUNK], base - eq[a], out=lbm[s:s + _CHUNK])
-            np.minimum(ubm[s:s + _CHUNK], base + eq[a], out=ubm[s:s + _CHUNK])
-    ex = c.resid.astype(np.float64)
-    lb, ub = lbm - ex, ubm + ex
+            if upper:
+                np.minimum(ubm[s:s + _CHUNK], base + eq[a], out=ubm[s:s + _CHUNK])
+    ex = (c.resid if rows is None else c.resid[rows]).astype(np.float64)
+    return lbm - ex, (ubm + ex if upper else None)
+
+
+def _scan_numpy(c, qcodes, eq, lo, hi, clo, chi, kk, wmul, wadd, pooled=None):
+    lb, ub = lower_bounds(c, qcodes, eq)
+    if pooled is not None:
+        lb = np.maximum(lb, lower_bounds(pooled[0], pooled[1], pooled[2], upper=False)[0])
     maybe = (lb <= hi) & (ub >= lo)
     certain = maybe & (ub <= chi) & (lb >= clo)
     uk = math.inf

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...scoring import scale, score_from_l1
 from ...vectors import codes as codes_mod
+from ...vectors import pooled as pooled_mod
 from ...vectors.cache import find_rows
 from ..codes_scan import codes_search
 from ..scan import l1_scan
@@ -56,12 +57,15 @@ class ExactBackend(Backend):
         several = nq > 1
         k = query.limit_hint if query.where is None and query.order == "desc" else None
         everything = query.min_score <= 0 and query.max_score >= 1
+        narrow = query.min_score > 0
         if self.cache is not None and self.size and (k is not None or not everything) \
-                and nq <= codes_mod.MAX_QUERIES and codes_mod.mode() == "on":
+                and nq <= codes_mod.MAX_QUERIES and codes_mod.use_codes(self.size, self.emb.dims, nq, narrow):
             exclude = self.positions(query.exclude)[0] if query.exclude else None
+            pooled = pooled_mod.load(self.cache, self.emb) \
+                if pooled_mod.wanted(self.size, self.emb.dims, nq, narrow) else None
             pos, scores, which, unlisted = codes_search(
                 codes_mod.load(self.cache, self.emb), self.matrix, query.vectors, self.emb.dims, query.min_score,
-                query.max_score, k, exclude, nearest=several)
+                query.max_score, k, exclude, nearest=several, pooled=pooled)
             return Matches(self.ids, pos, scores, complete=True, anchors=which, unlisted=unlisted)
         return self.scan(query)
 
