@@ -82,3 +82,23 @@ def test_a_search_that_keeps_meeting_changes_gives_up_with_the_busy_message(tmp_
         assert isinstance(exc, VectorsChanged)
         assert str(exc.message) == f"the vectors of embedding {emb.name} changed during the search; run it again"
     assert len(tries) == SEARCH_ATTEMPTS
+
+
+def test_a_new_catalog_at_a_used_path_drops_the_derived_files_left_there(tmp_path):
+    """Built-in embeddings have fixed ids, so an old `<db>.cache` could pass for a new file's cache."""
+    path = tmp_path / "c.duckdb"
+    cat = Catalog(path)
+    emb, keys, _ = make_embedding(cat, tmp_path, n=50, dims=8)
+    cat.search(emb.name, anchors=[keys[0]], min_score=0.0, limit=1)
+    built = cat.store.cache_dir / f"{emb.id}-v{cat.get_embedding(emb.name).version}"
+    assert (built / "ids.npy").exists()
+    Catalog(path).count_datarows()  # the same catalog opened again keeps its cache
+    assert (built / "ids.npy").exists()
+    (cat.store.cache_dir / "maps").mkdir(exist_ok=True)
+    (cat.store.cache_dir / "maps" / "left.npy").write_bytes(b"old")
+    del cat
+    path.unlink()
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    fresh = Catalog(path)
+    assert fresh.count_datarows() == 0
+    assert not fresh.store.cache_dir.exists()

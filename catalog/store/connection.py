@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import CatalogBusy, CatalogError
-from .schema import NotACatalog, check_tables, damaged, migrate
+from .schema import NotACatalog, check_tables, damaged, migrate, schema_version
 from .scratch import sweep
 from .space import disk_full, is_out_of_space
 
@@ -245,6 +246,7 @@ class Store:
         """Bring the file to the newest schema (once per Store) and check that it is a whole catalog."""
         try:
             self._check_length(con)
+            new = schema_version(con, self._what) == 0
             migrate(con, what=self._what)
             check_tables(con, self._what)
         except CatalogError:
@@ -252,6 +254,8 @@ class Store:
         except duckdb.Error as exc:
             raise self._classify(exc) or damaged(self._what, str(exc).splitlines()[0]) from None
         if not self.read_only:  # what killed processes left behind: scratch folders, half-built caches
+            if new:  # a new catalog has no derived files: any there belong to a file this path held before
+                shutil.rmtree(self.cache_dir, ignore_errors=True)
             sweep(self.path, self.cache_dir)
         self._ready = True
 
