@@ -88,7 +88,8 @@ def test_exact_copies_score_zero_and_small_catalogs():
     assert np.allclose(uniqueness_scores(two, 10), expect, atol=1e-7)
 
 
-def test_stale_after_the_vectors_change_and_recomputed(filled, tmp_path):
+def test_stale_after_the_vectors_change_and_recomputed(filled, tmp_path, monkeypatch):
+    monkeypatch.setenv("CATALOG_UNIQUENESS_AUTO_ROWS", "0")  # never recomputed by itself: the stale answers
     cat, emb, keys, x = filled
     spec = SearchSpec("planted", anchors=[keys[0]], min_score=0.0, sort="uniqueness")
     with pytest.raises(UniquenessStale, match="was not computed") as err:
@@ -104,6 +105,7 @@ def test_stale_after_the_vectors_change_and_recomputed(filled, tmp_path):
         with pytest.raises(UniquenessStale, match="is stale: its vectors changed") as err:
             call()
         assert "compute the embedding's uniqueness" in str(err.value)
+        assert "it is not recomputed by itself (at most 0: $CATALOG_UNIQUENESS_AUTO_ROWS)" in str(err.value)
     cat.uniqueness.compute("planted", neighbours=1)
     top = {r["global_key"] for r in cat.uniqueness.outliers("planted", ISOLATED - 1)}
     assert top == set(keys[-ISOLATED:-1])  # the last outlier now has a copy (row 0): its nearest scores 1
@@ -201,7 +203,8 @@ def test_the_cli_computes_lists_outliers_and_words_errors(filled, cli):
     r = cli("search", "-e", "planted", "-a", keys[0], "--min", "0", "--sort", "uniqueness", "--json", "--limit", "3")
     assert r.returncode == 0 and {h["global_key"] for h in json.loads(r.stdout)["results"]} <= set(keys[-ISOLATED:])
     emb.import_vectors([keys[1]], x[-2:-1])
-    r = cli("search", "-e", "planted", "-a", keys[0], "--min", "0", "--sort", "uniqueness")
+    r = cli("search", "-e", "planted", "-a", keys[0], "--min", "0", "--sort", "uniqueness",
+            env={"CATALOG_UNIQUENESS_AUTO_ROWS": "0"})
     assert r.returncode == 2 and "is stale" in r.stderr and "advtool uniqueness EMBEDDING" in r.stderr
     r = cli("uniqueness", "planted", "--outliers", "1", "--json")  # stale: computed again first
     assert r.returncode == 0 and json.loads(r.stdout)["run"]["current"] is True
@@ -219,3 +222,22 @@ def test_the_schema_step_creates_the_tables(tmp_path):
     with duckdb.connect(str(cat.path), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert {"uniqueness", "uniqueness_runs"} <= tables
+
+
+def test_a_stale_run_of_a_small_embedding_is_recomputed_by_the_read_that_needs_it(filled, monkeypatch):
+    cat, emb, keys, x = filled
+    cat.uniqueness.compute("planted", neighbours=5)
+    emb.import_vectors([keys[0]], x[-1:])  # row 0 becomes a copy of the last outlier
+    assert cat.uniqueness.status("planted").current is False
+    top = {r["global_key"] for r in cat.uniqueness.outliers("planted", ISOLATED - 1)}  # recomputed here
+    run = cat.uniqueness.status("planted")
+    assert run.current is True and run.neighbours == 5 and run.version == emb.refresh().version
+    assert top <= set(keys[-ISOLATED:-1]) | {keys[-1]} and keys[-1] not in top
+    emb.import_vectors([keys[1]], x[-2:-1])
+    spec = SearchSpec("planted", anchors=[keys[2]], min_score=0.0, sort="uniqueness")
+    assert cat.search(spec, Page(3)).results and cat.uniqueness.status("planted").current is True
+    emb.import_vectors([keys[3]], x[-3:-2])
+    monkeypatch.setenv("CATALOG_UNIQUENESS_AUTO_ROWS", "many")
+    with pytest.raises(CatalogError, match="CATALOG_UNIQUENESS_AUTO_ROWS='many' must be a whole number"):
+        cat.uniqueness.outliers("planted", 1)
+    assert cat.uniqueness.status("planted").current is False  # nothing was computed

@@ -19,6 +19,7 @@ it again; :meth:`Uniqueness.compute` replaces the run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,8 @@ MAX_NEIGHBOURS = 1_000     # K: the kNN lists are n × (K + 1); far more neighbo
 MAX_OUTLIERS = 100_000     # rows one outliers call returns
 COMPUTE_HINT = "compute the embedding's uniqueness (again) first"
 QUERY_CHUNK = 8_192        # rows per kNN call (the progress bar moves per chunk)
+AUTO_ROWS_ENV = "CATALOG_UNIQUENESS_AUTO_ROWS"
+AUTO_ROWS = 100_000        # a stale run of at most this many rows is recomputed by the read that needs it
 
 
 def check_count(value, name: str, low: int, high: int, what: str) -> int:
@@ -42,6 +45,22 @@ def check_count(value, name: str, low: int, high: int, what: str) -> int:
         raise CatalogError(f"`{name}` must be a whole number from {low} to {high:,} ({what}), not {value!r}",
                            field=name)
     return int(value)
+
+
+def auto_rows() -> int:
+    """Rows up to which a stale run is recomputed by the read that needs it: ``$CATALOG_UNIQUENESS_AUTO_ROWS``
+    (0 turns it off; at most 10,000,000), else :data:`AUTO_ROWS`."""
+    raw = os.environ.get(AUTO_ROWS_ENV, "").strip()
+    if not raw:
+        return AUTO_ROWS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10_000_000:
+        raise CatalogError(f"{AUTO_ROWS_ENV}={raw!r} must be a whole number of rows from 0 to 10,000,000 "
+                           "(0: never recompute a stale run by itself)")
+    return value
 
 
 def uniqueness_scores(matrix: np.ndarray, neighbours: int = DEFAULT_NEIGHBOURS, progress=None) -> np.ndarray:
@@ -135,16 +154,23 @@ class Uniqueness:
         return UniquenessReport(emb.name, int(row[0]), int(row[1]), int(row[2]), int(row[0]) == emb.version, row[3])
 
     def require_current(self, embedding, field: str | None = None):
-        """The embedding (resolved) when its uniqueness is current; else :class:`UniquenessStale`."""
+        """The embedding (resolved) when its uniqueness is current. A run made before the vectors changed
+        is computed again here, with its K, when the embedding has at most :func:`auto_rows` rows and
+        the catalog can be written; otherwise, and when it was never computed, :class:`UniquenessStale`."""
         emb = self.embeddings.get_embedding(embedding)
         run = self.status(emb)
         if run is None:
             raise UniquenessStale(f"uniqueness of embedding {emb.name} was not computed", field=field,
                                   hint=COMPUTE_HINT)
         if not run.current:
+            rows = len(self.cache.load(emb)[0])
+            if 0 < rows <= auto_rows() and not self.store.read_only:
+                self.compute(emb, run.neighbours)
+                return self.embeddings.get_embedding(emb.id)
             raise UniquenessStale(f"uniqueness of embedding {emb.name} is stale: its vectors changed since it was "
-                                  f"computed (version {run.version}, now {emb.version})", field=field,
-                                  hint=COMPUTE_HINT)
+                                  f"computed (version {run.version}, now {emb.version}); with {rows:,} rows it is "
+                                  f"not recomputed by itself (at most {auto_rows():,}: ${AUTO_ROWS_ENV})",
+                                  field=field, hint=COMPUTE_HINT)
         return emb
 
     def outliers(self, embedding, n: int = 20, where=None) -> list[dict]:
