@@ -1,6 +1,7 @@
 """The duplicates page: near-duplicate (or identical) groups of the current embedding, leaks between
 splits, and saving them as slices. One library call per action (``Catalog.duplicates``,
-``cat.quality.save``); the report of the last run is kept in the session until the next run."""
+``cat.quality.save``); the report of the last run is kept in the session until the next run. Below
+them, uniqueness and the score of two rows (:mod:`dashboard.quality_panel`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import streamlit as st
 from catalog.filters import parse_filter
 from catalog.quality import DEFAULT_MIN_SCORE, KEEPS
 
-from . import session
+from . import quality_panel, session
 from .common import attempt, bump, embeddings, flash, get_catalog, md_text, show_flash
 
 REPORT = "duplicates_report"
@@ -67,9 +68,15 @@ def page() -> None:
     if not names and not content:
         st.info("No embedding has vectors yet; compute or import some on the Embeddings page.")
     got = session.recall(REPORT)
-    if got is None:
-        return
-    report, where = got
+    if got is not None:
+        _report(cat, *got)
+    st.divider()
+    quality_panel.uniqueness(cat, names)
+    st.divider()
+    quality_panel.compare(cat, names)
+
+
+def _report(cat, report, where) -> None:
     what = "identical content" if report.method == "content" else f"score ≥ {report.min_score} in {report.embedding}"
     st.markdown(md_text(f"{len(report.groups)} groups of {what} ({report.method}): {report.duplicate_rows} "
                         f"duplicate rows among {report.rows} rows, {report.seconds:.1f} s"))

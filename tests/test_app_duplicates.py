@@ -73,3 +73,33 @@ def test_duplicates_page_bad_filter_is_a_message(db):
     at.text_input(key="dup_where").set_value("")
     at.button(key="dup_run").click().run()
     assert not at.exception and any("identical content" in t for t in texts(at))
+
+
+def test_uniqueness_and_compare_on_the_duplicates_page(db):
+    path, keys = db
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/duplicates.py").run()
+    at.selectbox(key="uq_emb").set_value("twins")
+    assert any("Not computed yet." in c.value for c in at.caption)
+    at.button(key="uq_outliers").click().run()  # before a run: the library's one-line refusal, nothing shown
+    assert not at.exception and any("was not computed" in e.value for e in at.error)
+    at.number_input(key="uq_k").set_value(2)
+    at.button(key="uq_compute").click().run()
+    assert not at.exception and not at.error
+    cat = Catalog(path)
+    run = cat.uniqueness.status("twins")
+    assert run is not None and run.neighbours == 2 and run.current
+    assert any(f"Computed with K = 2 for {len(keys):,} rows" in c.value for c in at.caption)
+    at.number_input(key="uq_n").set_value(3)
+    at.button(key="uq_outliers").click().run()
+    table = at.dataframe[-1].value
+    assert table["global_key"].tolist() == [r["global_key"] for r in cat.uniqueness.outliers("twins", 3)]
+    at.text_input(key="cmp_a").set_value(keys[0])
+    at.text_input(key="cmp_b").set_value(keys[1])
+    at.selectbox(key="cmp_emb").set_value("twins")
+    at.button(key="cmp_run").click().run()
+    want = cat.score(keys[0], keys[1], "twins")
+    assert any(f"Score of {keys[0]} and {keys[1]} in twins: {want:.4f}" in t for t in texts(at)), texts(at)
+    at.text_input(key="cmp_b").set_value("no-such-row")
+    at.button(key="cmp_run").click().run()
+    assert not at.exception and any("no-such-row" in e.value for e in at.error)
