@@ -32,6 +32,18 @@ def make_rows(cat, tmp_path, n, name="rows"):
     return [f"row-{i:05d}" for i in range(n)]
 
 
+def tied_catalog(tmp, name, dims, seed, n=3000):
+    """A catalog of ``n`` clustered rows in embedding ``name`` whose rows 1–3 tie with row 0 (the same
+    direction, scaled): what the codes tests compare the float32 scan against. Returns ``(cat, keys)``."""
+    from catalog import Catalog
+    cat = Catalog(tmp / "catalog.duckdb")
+    keys = make_rows(cat, tmp, n)
+    x = clustered(n, dims, clusters=10, noise=0.5, seed=seed)
+    x[1:4] = x[0] * 2.0  # tied scores
+    cat.create_embedding(name, dims).import_vectors(keys, x)
+    return cat, keys
+
+
 def make_embedding(cat, tmp_path, n=600, dims=16, seed=0, name="custom", missing=0):
     """Rows, a custom embedding and vectors for all rows but the last ``missing``."""
     keys = make_rows(cat, tmp_path, n)

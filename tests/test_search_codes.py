@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catalog import Catalog, SearchSpec
+from catalog import SearchSpec
 from catalog.scoring import normalize
 from catalog.search.backends.base import Query
 from catalog.search.backends.exact import ExactBackend
 from catalog.search.codes_scan import bounds, codes_search, distance_window
 from catalog.vectors import codes as cm
-from search_support import clustered, make_rows
+from search_support import clustered, tied_catalog
 
 ISAS = ["numpy"] + ([] if not cm.native_available() else ["portable", "avx2", "avx512bw"])
 RANGES = [(0.85, 1.0), (0.6, 0.9), (0.0, 1.0), (0.5, 1.0), (0.999, 1.0), (0.0, 0.3)]
@@ -153,13 +153,7 @@ def test_all_rows_in_range_counts_without_listing():
 # -- through the catalog: codes on and off give the same results ---------------------------------------
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("codes")
-    cat = Catalog(tmp / "catalog.duckdb")
-    keys = make_rows(cat, tmp, 3000)
-    x = clustered(3000, 48, clusters=10, noise=0.5, seed=5)
-    x[1:4] = x[0] * 2.0  # tied scores
-    cat.create_embedding("codes", 48).import_vectors(keys, x)
-    return cat, keys
+    return tied_catalog(tmp_path_factory.mktemp("codes"), "codes", 48, seed=5)
 
 
 SPECS = [

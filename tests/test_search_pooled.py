@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catalog import Catalog
 from catalog.scoring import normalize
 from catalog.search.codes_scan import codes_search, distance_window
 from catalog.vectors import codes as cm
 from catalog.vectors import pooled as pm
-from search_support import clustered, make_rows
+from search_support import tied_catalog
 from test_search_codes import _at_steps, _check, _data
 
 ISAS = ["numpy"] + ([] if not cm.native_available() else ["portable", "avx2", "avx512bw"])
@@ -150,13 +149,7 @@ def test_auto_uses_the_codes_only_where_they_win(monkeypatch):
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pooled")
-    cat = Catalog(tmp / "catalog.duckdb")
-    keys = make_rows(cat, tmp, 3000)
-    x = clustered(3000, 136, clusters=10, noise=0.5, seed=7)
-    x[1:4] = x[0] * 2.0  # tied scores
-    cat.create_embedding("pooled", 136).import_vectors(keys, x)
-    return cat, keys
+    return tied_catalog(tmp_path_factory.mktemp("pooled"), "pooled", 136, seed=7)
 
 
 @pytest.mark.parametrize("spec", [

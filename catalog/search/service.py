@@ -313,13 +313,13 @@ class Searcher:
         which words the errors."""
         if not refs:
             return []
+        table = self.cache.load_keys(emb)
         at = find_rows(exact.ids, [r.lower() for r in refs])
         if (at < 0).any():
-            keys = self.cache.load_keys(emb)
-            at[at < 0] = keys.find([r for r, p in zip(refs, at) if p < 0])
+            at[at < 0] = table.find([r for r, p in zip(refs, at) if p < 0])
             if (at < 0).any():
                 return self._rows_from_database(refs)
-        keys = self.cache.load_keys(emb).get(at)
+        keys = table.get(at)
         out, seen = [], set()
         for p, key in zip(at, keys):
             rid = str(exact.ids[p])
